@@ -1,0 +1,205 @@
+"""Graders for topic 01: threads.py."""
+
+import threading
+
+import pytest
+
+from conclab.testing import EventLog, Rendezvous, call, blocks, expect, no_new_threads, start
+
+
+class SpyInt(int):
+    """An int that records which thread multiplies it."""
+
+    log: EventLog
+
+    def __mul__(self, other):
+        self.log.add(threading.current_thread())
+        return int(self) * int(other)
+
+    __rmul__ = __mul__
+
+    def __pow__(self, other, *mod):
+        self.log.add(threading.current_thread())
+        return pow(int(self), int(other), *mod)
+
+
+def spy(n):
+    value = SpyInt(n)
+    value.log = EventLog()
+    return value
+
+
+# ------------------------------------------------------------------ SquareWorker
+
+def test_square_worker_computes_in_the_new_thread(threads):
+    n = spy(7)
+    worker = threads.SquareWorker(n)
+    expect(isinstance(worker, threading.Thread), "SquareWorker must be a subclass of threading.Thread.")
+    expect(worker.result is None and len(n.log) == 0,
+           "SquareWorker computed n * n before start() was called. Do the work in run(), not in __init__().")
+    worker.start()
+    worker.join(3)
+    expect(not worker.is_alive(), "The SquareWorker thread was still running 3 s after start().")
+    expect(worker.result == 49, f"After run() finished, result should be 49 for n = 7, but it is {worker.result!r}.")
+    who = set(n.log.events)
+    expect(who == {worker}, "n * n was not computed in the SquareWorker's own thread "
+           f"(computed in: {', '.join(t.name for t in who) or 'nowhere'}). run() runs in the new thread: compute there.")
+
+
+def test_square_worker_result_is_none_until_run_finishes(threads):
+    class Slow(int):
+        gate = threading.Event()
+
+        def __mul__(self, other):
+            Slow.gate.wait(3)
+            return int(self) * int(other)
+
+    worker = threads.SquareWorker(Slow(5))
+    worker.start()
+    try:
+        expect(worker.result is None, f"result should stay None while run() is still working, but it is {worker.result!r}.")
+    finally:
+        Slow.gate.set()
+        worker.join(3)
+    expect(worker.result == 25, f"result should be 25 for n = 5, but it is {worker.result!r}.")
+
+
+@pytest.mark.parametrize("n", [0, 1, -4, 12345])
+def test_square_worker_values(threads, n):
+    worker = threads.SquareWorker(n)
+    worker.start()
+    worker.join(3)
+    expect(worker.result == n * n, f"SquareWorker({n}).result should be {n * n}, but it is {worker.result!r}.")
+
+
+# ------------------------------------------------------------------ run_all
+
+def test_run_all_runs_the_functions_at_the_same_time(threads):
+    meeting = Rendezvous(5)
+
+    def func(i):
+        return lambda: (meeting.arrive(), i)[1]
+
+    with no_new_threads("run_all"):
+        result = call(threads.run_all, [func(i) for i in range(5)], within=8)
+    expect(meeting.max_together == 5,
+           f"run_all should run all 5 functions at the same time, but at most {meeting.max_together} of them "
+           "were running together. Start every thread first, and only then join them.")
+    expect(result == [0, 1, 2, 3, 4], f"run_all returned {result!r}, expected [0, 1, 2, 3, 4].")
+
+
+def test_run_all_runs_each_function_in_its_own_new_thread(threads):
+    log = EventLog()
+    caller = start(threads.run_all, [lambda: log.add(threading.current_thread()) for _ in range(4)])
+    caller.result()
+    who = set(log.events)
+    expect(caller.thread not in who, "run_all called the functions in the calling thread; each must run in a new thread.")
+    expect(len(who) == 4, f"The 4 functions ran in {len(who)} thread(s); run_all must give each its own thread.")
+
+
+def test_run_all_returns_results_in_input_order_not_completion_order(threads):
+    n = 5
+    finished = [threading.Event() for _ in range(n)]
+    order = EventLog()
+
+    def func(i):
+        def body():
+            if i + 1 < n:
+                finished[i + 1].wait(3)  # each function ends after the next one
+            order.add(i)
+            finished[i].set()
+            return f"result {i}"
+        return body
+
+    result = call(threads.run_all, [func(i) for i in range(n)], within=8)
+    expect(order.events == [4, 3, 2, 1, 0], "The functions should have finished last-to-first in this test; "
+           f"they finished in the order {order.events}. Are they running at the same time?")
+    expected = [f"result {i}" for i in range(n)]
+    expect(result == expected, f"run_all should return the results in input order:\n  expected {expected}\n"
+           f"  got      {result}\nStore each result at its function's index, not in the order they finish.")
+
+
+def test_run_all_of_nothing_is_an_empty_list(threads):
+    expect(call(threads.run_all, []) == [], "run_all([]) should return [].")
+
+
+def test_run_all_reraises_an_exception_from_a_thread(threads):
+    def boom():
+        raise ValueError("boom")
+
+    job = start(threads.run_all, [lambda: 1, boom, lambda: 3])
+    job.finished()
+    expect(isinstance(job.error, ValueError),
+           "One of the functions raised ValueError('boom'); run_all should raise it in the caller, "
+           f"but it {'raised ' + repr(job.error) if job.error else 'returned ' + repr(job.value)}.")
+
+
+def test_run_all_reraises_the_first_failure_in_input_order(threads):
+    second_may_fail = threading.Event()
+
+    def first_to_fail_in_time():
+        second_may_fail.set()
+        raise KeyError("fails first, but is third in the list")
+
+    def first_in_input_order():
+        second_may_fail.wait(3)
+        threading.Event().wait(0.3)  # let the other failure be recorded first
+        raise ValueError("first in the list")
+
+    job = start(threads.run_all, [lambda: 0, first_in_input_order, first_to_fail_in_time])
+    job.finished()
+    expect(isinstance(job.error, ValueError),
+           "Two functions raised: function 1 (ValueError) and function 2 (KeyError, which happened first in time). "
+           f"run_all must raise the one that comes first in the list, ValueError, but it raised {job.error!r}.")
+
+
+def test_run_all_raises_only_after_every_thread_finished(threads):
+    gate = threading.Event()
+    log = EventLog()
+
+    def fails_at_once():
+        raise RuntimeError("early failure")
+
+    def slow():
+        gate.wait(5)
+        log.add("slow finished")
+        return "slow"
+
+    with no_new_threads("run_all"):
+        job = blocks(threads.run_all, [fails_at_once, slow],
+                     what="run_all([a function that fails at once, a slow function])")
+        gate.set()
+        job.finished()
+    expect(isinstance(job.error, RuntimeError), f"run_all should raise RuntimeError, but got {job.error or job.value!r}.")
+    expect(log.events == ["slow finished"], "run_all raised before the slow function had finished.")
+
+
+def test_run_all_leaves_no_thread_running(threads):
+    with no_new_threads("run_all"):
+        result = call(threads.run_all, [lambda i=i: i * 10 for i in range(8)])
+    expect(result == [i * 10 for i in range(8)], f"run_all returned {result!r}.")
+
+
+# ------------------------------------------------------------------ start_daemon
+
+def test_start_daemon_returns_a_started_daemon_thread(threads):
+    gate = threading.Event()
+    seen = EventLog()
+
+    def target(a, b):
+        seen.add(threading.current_thread(), a, b)
+        gate.wait(5)
+
+    caller = threading.current_thread()
+    thread = call(threads.start_daemon, target, "x", 2)
+    try:
+        expect(isinstance(thread, threading.Thread), f"start_daemon should return the thread, but returned {thread!r}.")
+        expect(thread.daemon, "The thread start_daemon returned is not a daemon thread (daemon=True).")
+        expect(thread.is_alive(), "The thread start_daemon returned is not running: call start() before returning it.")
+    finally:
+        gate.set()
+    thread.join(3)
+    expect(len(seen) == 1 and seen.events[0][1:] == ("x", 2),
+           f"target should have been called once as target('x', 2); calls seen: {[e[1:] for e in seen.events]}.")
+    expect(seen.events[0][0] is thread and seen.events[0][0] is not caller,
+           "target ran in another thread than the one start_daemon returned.")

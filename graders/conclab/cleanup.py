@@ -1,0 +1,107 @@
+"""Stopping what student code leaves behind: threads that never end and child processes.
+
+Python cannot kill a thread, but a thread that is busy running Python code can be made
+to raise an exception of our choosing (PyThreadState_SetAsyncExc); that ends busy loops.
+A thread blocked for ever on a lock cannot be reached at all, so at the end of the run
+the plugin leaves through os._exit instead of waiting for it, after the reports are
+written.  Child processes are found through psutil and killed, the whole tree.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import multiprocessing
+import os
+import sys
+import threading
+
+import psutil
+
+
+class StoppedByGrader(BaseException):
+    """Raised inside a thread the graders had to stop; never reported as the student's error."""
+
+
+def inject(thread: threading.Thread, exc_type: type[BaseException] = StoppedByGrader) -> bool:
+    """Ask `thread` to raise exc_type the next time it runs Python code."""
+    if thread.ident is None or not thread.is_alive() or not hasattr(ctypes, "pythonapi"):
+        return False
+    done = ctypes.pythonapi.PyThreadState_SetAsyncExc(ctypes.c_ulong(thread.ident), ctypes.py_object(exc_type))
+    return done == 1
+
+
+def _infrastructure_pids() -> set[int]:
+    """multiprocessing's own helper processes: they end by themselves with their parent."""
+    pids = set()
+    tracker = getattr(sys.modules.get("multiprocessing.resource_tracker"), "_resource_tracker", None)
+    if getattr(tracker, "_pid", None):
+        pids.add(tracker._pid)
+    server = getattr(sys.modules.get("multiprocessing.forkserver"), "_forkserver", None)
+    if getattr(server, "_forkserver_pid", None):
+        pids.add(server._forkserver_pid)
+    return pids
+
+
+def descendants() -> dict[int, psutil.Process]:
+    """Every live process below this one, except multiprocessing's helpers."""
+    try:
+        children = psutil.Process().children(recursive=True)
+    except psutil.Error:
+        return {}
+    skip = _infrastructure_pids()
+    alive = {}
+    for child in children:
+        try:
+            if child.pid not in skip and child.status() != psutil.STATUS_ZOMBIE:
+                alive[child.pid] = child
+        except psutil.Error:
+            continue
+    return alive
+
+
+def kill_processes(procs: list[psutil.Process], timeout: float = 2.0) -> list[psutil.Process]:
+    """Kill each process and whatever it started; reap them; return those that were alive."""
+    everyone = []
+    for proc in procs:
+        try:
+            everyone.extend(proc.children(recursive=True))
+        except psutil.Error:
+            pass
+        everyone.append(proc)
+    killed = []
+    for proc in everyone:
+        try:
+            proc.kill()
+            killed.append(proc)
+        except psutil.Error:
+            continue
+    psutil.wait_procs(killed, timeout=timeout)
+    # Let multiprocessing forget the children it started, so nothing joins them at exit.
+    multiprocessing.active_children()
+    return killed
+
+
+def describe_processes(procs: list[psutil.Process]) -> str:
+    lines = []
+    for proc in procs:
+        try:
+            cmd = " ".join(proc.cmdline())[:100]
+        except psutil.Error:
+            cmd = "?"
+        lines.append(f"  - process {proc.pid}: {cmd}")
+    return "\n".join(lines)
+
+
+def stuck_non_daemon_threads(baseline: set[int | None]) -> list[threading.Thread]:
+    return [t for t in threading.enumerate()
+            if t.is_alive() and not t.daemon and t is not threading.main_thread() and t.ident not in baseline]
+
+
+def hard_exit(status: int) -> None:
+    """Leave now: flush what was printed, skip waiting for threads that never end."""
+    for stream in (sys.stdout, sys.stderr, sys.__stdout__, sys.__stderr__):
+        try:
+            stream.flush()  # type: ignore[union-attr]
+        except Exception:  # noqa: BLE001
+            pass
+    os._exit(status)

@@ -1,0 +1,216 @@
+"""Checks of the course itself, for its maintainers (`conclab dev check`, and tests/).
+
+- every reference solution passes its graders and public tests;
+- every untouched stub fails every one of its graders, quickly, leaving nothing behind;
+- every mutant (a solution with one bug of the topic's list, tests/mutants/NN_name.toml)
+  fails the graders named in its `catches`.
+
+Each check runs pytest in a child process, exactly as a student or CI would, and reads
+its JUnit XML report.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+import xml.etree.ElementTree as ET
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from . import manifest
+from .manifest import Topic, tomllib
+
+
+@dataclass
+class Edit:
+    old: str
+    new: str
+    all: bool = False
+
+
+@dataclass
+class Mutant:
+    topic: Topic
+    name: str
+    bug: str
+    edits: list[Edit]
+    catches: list[str] = field(default_factory=list)
+
+    @property
+    def id(self) -> str:
+        return f"{self.topic.id}/{self.name}"
+
+
+def mutants_dir(root: Path | None = None) -> Path:
+    return (root or manifest.course_root()) / "tests" / "mutants"
+
+
+def load_mutants(root: Path | None = None) -> list[Mutant]:
+    found = []
+    for topic in manifest.topics():
+        path = mutants_dir(root) / f"{topic.id}.toml"
+        if not path.exists():
+            continue
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+        for entry in data.get("mutant", []):
+            edits = [Edit(e["old"], e["new"], e.get("all", False)) for e in entry["edit"]]
+            found.append(Mutant(topic, entry["name"], entry["bug"], edits, list(entry.get("catches", []))))
+    return found
+
+
+def apply_edits(source: str, mutant: Mutant) -> str:
+    for edit in mutant.edits:
+        count = source.count(edit.old)
+        if count == 0 or (count > 1 and not edit.all):
+            raise ValueError(f"mutant {mutant.id}: the text to replace occurs {count} times in the solution "
+                             f"(expected {'at least once' if edit.all else 'exactly once'}):\n{edit.old}")
+        source = source.replace(edit.old, edit.new)
+    return source
+
+
+def make_mutant(mutant: Mutant, dest: Path, root: Path | None = None) -> Path:
+    """Write dest/NN_name/ as the solution folder with the mutant's edits; return dest."""
+    root = root or manifest.course_root()
+    folder = dest / mutant.topic.id
+    shutil.copytree(root / "solutions" / mutant.topic.id, folder,
+                    ignore=shutil.ignore_patterns("__pycache__"), dirs_exist_ok=True)
+    module = folder / mutant.topic.filename
+    module.write_text(apply_edits(module.read_text(encoding="utf-8"), mutant), encoding="utf-8")
+    return dest
+
+
+@dataclass
+class Run:
+    returncode: int
+    outcomes: dict[str, str]  # test name (with parameters) -> passed / failed / skipped
+    duration: float
+    output: str
+
+    def failed(self) -> list[str]:
+        return [name for name, outcome in self.outcomes.items() if outcome == "failed"]
+
+    def passed(self) -> list[str]:
+        return [name for name, outcome in self.outcomes.items() if outcome == "passed"]
+
+
+def _outcomes(xml_path: Path) -> dict[str, str]:
+    outcomes: dict[str, str] = {}
+    if not xml_path.exists():
+        return outcomes
+    for case in ET.parse(xml_path).iter("testcase"):
+        classname = case.get("classname", "")
+        name = f"{classname.rsplit('.', 1)[-1]}::{case.get('name')}" if classname else case.get("name", "")
+        if case.find("failure") is not None or case.find("error") is not None:
+            outcome = "failed"
+        elif case.find("skipped") is not None:
+            outcome = "skipped"
+        else:
+            outcome = "passed"
+        # A teardown error is reported as a second entry: failed wins.
+        if outcomes.get(name) != "failed":
+            outcomes[name] = outcome
+    return outcomes
+
+
+def run_pytest(paths: list[str], impl: Path | str | None = None, args: list[str] = (), timeout: float = 600,
+               root: Path | None = None) -> Run:
+    """Run pytest on `paths` (relative to the course root) in a child process."""
+    root = root or manifest.course_root()
+    with tempfile.TemporaryDirectory(prefix="conclab-run-") as tmp:
+        xml_path = Path(tmp) / "report.xml"
+        command = [sys.executable, "-m", "pytest", *paths, "-q", "-p", "no:cacheprovider",
+                   f"--junitxml={xml_path}", "-o", "junit_family=xunit1", *args]
+        if impl is not None:
+            command.append(f"--impl={impl}")
+        env = {k: v for k, v in os.environ.items() if not k.startswith("PYTEST_")}
+        env["CONCLAB_ROOT"] = str(root)
+        started = time.monotonic()
+        try:
+            proc = subprocess.run(command, cwd=root, env=env, capture_output=True, text=True, timeout=timeout,
+                                  stdin=subprocess.DEVNULL)
+            returncode, output = proc.returncode, proc.stdout + proc.stderr
+        except subprocess.TimeoutExpired as exc:
+            returncode = -1
+            output = f"pytest did not finish within {timeout} s\n{exc.stdout or ''}"
+        return Run(returncode, _outcomes(xml_path), time.monotonic() - started, output)
+
+
+def test_name_matches(outcome_name: str, wanted: str) -> bool:
+    """'test_x' matches 'module::test_x' and 'module::test_x[param]'."""
+    name = outcome_name.rsplit("::", 1)[-1]
+    return name == wanted or name.startswith(wanted + "[")
+
+
+def check_mutant(mutant: Mutant, workdir: Path, args: list[str] = ()) -> tuple[bool, str, Run]:
+    """Run the graders the mutant names (or the whole topic) on it: it must fail them all."""
+    impl = make_mutant(mutant, workdir)
+    selection = [f"graders/{mutant.topic.id}"]
+    if mutant.catches:
+        selection += ["-k", " or ".join(mutant.catches)]
+    run = run_pytest(selection, impl=impl, args=list(args))
+    if run.returncode not in (1,):
+        return False, f"pytest exited with {run.returncode} (expected 1: tests failed)", run
+    missing = [c for c in mutant.catches if not any(test_name_matches(n, c) for n in run.outcomes)]
+    if missing:
+        return False, f"no grader named {', '.join(missing)}", run
+    # A parametrized grader catches the bug when any of its cases fails.
+    escaped = [c for c in mutant.catches if not any(test_name_matches(n, c) for n in run.failed())]
+    if escaped:
+        return False, f"passed although they should catch the bug: {', '.join(escaped)}", run
+    return True, f"{len(run.failed())} grader(s) failed", run
+
+
+def main(argv: list[str]) -> int:
+    import argparse
+
+    parser = argparse.ArgumentParser(prog="conclab dev check",
+                                     description="Check that solutions pass, stubs fail and every mutant is caught.")
+    parser.add_argument("--runs", type=int, default=1, help="repeat every check this many times")
+    parser.add_argument("--topic", action="append", default=[], help="only these topics (repeatable)")
+    parser.add_argument("--load", action="store_true", help="keep one CPU busy with another process meanwhile")
+    parser.add_argument("--only", choices=("solutions", "stubs", "mutants"), action="append", default=[])
+    options = parser.parse_args(argv)
+    try:
+        topics = [manifest.find(t) for t in options.topic] or list(manifest.topics())
+    except manifest.ManifestError as exc:
+        parser.error(str(exc))
+    kinds = options.only or ["solutions", "stubs", "mutants"]
+    hog = None
+    if options.load:
+        hog = subprocess.Popen([sys.executable, "-c", "while True: pass"])
+    failures = 0
+    try:
+        for _ in range(options.runs):
+            if "solutions" in kinds:
+                paths = [f"graders/{t.id}" for t in topics] + [f"exercises/{t.id}" for t in topics]
+                run = run_pytest(paths, impl=manifest.course_root() / "solutions")
+                ok = run.returncode == 0
+                failures += not ok
+                print(f"{'ok  ' if ok else 'FAIL'} solutions pass   {run.duration:6.1f} s  "
+                      f"{len(run.passed())} passed, {len(run.failed())} failed", flush=True)
+                if not ok:
+                    print(run.output[-3000:])
+            if "stubs" in kinds:
+                for topic in topics:
+                    run = run_pytest([f"graders/{topic.id}"])
+                    ok = run.returncode == 1 and not run.passed()
+                    failures += not ok
+                    print(f"{'ok  ' if ok else 'FAIL'} stub {topic.id:<22} {run.duration:6.1f} s  "
+                          f"{len(run.failed())} failed, {len(run.passed())} passed", flush=True)
+            if "mutants" in kinds:
+                for mutant in (m for m in load_mutants() if m.topic in topics):
+                    with tempfile.TemporaryDirectory(prefix="conclab-mutant-") as tmp:
+                        ok, why, run = check_mutant(mutant, Path(tmp))
+                    failures += not ok
+                    print(f"{'ok  ' if ok else 'FAIL'} mutant {mutant.id:<50} {run.duration:6.1f} s  {why}",
+                          flush=True)
+    finally:
+        if hog is not None:
+            hog.kill()
+            hog.wait()
+    print(f"{failures} check(s) failed")
+    return 1 if failures else 0

@@ -1,0 +1,374 @@
+"""The small vocabulary every grader and public test is written in.
+
+    call(f, *args)          run f in a helper thread; its result, or a clear failure if it hangs
+    start(f, *args) -> Job  the same, without waiting: job.result(), job.running, job.error
+    blocks(f, *args)        check that f is still waiting after a moment; returns its Job
+    join_all(threads)       join many threads, each with a bound; name the stuck ones
+    run_threads(n, f)       f(0) .. f(n-1) in n threads started together; their results
+    EventLog                a thread-safe record of what happened, in order
+    Overlap                 how many threads were inside a block at once
+    Rendezvous(n)           a meeting point that only opens when n threads are there together
+    no_new_threads(what)    fail if a block leaves a thread of its own running
+    wait_until(pred)        poll a condition of the test's own, with a bound
+    lines_run_while(secs)   how many lines of student code ran in `secs` (0 when all wait)
+    uses_module(mod, name)  whether the student's file imports a module
+    fail(msg)               fail with a message for the student, without a traceback dump
+
+Nothing here waits without a bound, and every failure says what was expected, what
+happened and where the student's threads are.  Clocks and threading classes are bound
+when this module is imported, before any student module, so student code that patches
+`time` or `threading` does not change what the graders measure.
+"""
+
+from __future__ import annotations
+
+import sys
+import threading
+from collections.abc import Callable, Iterable
+from contextlib import contextmanager
+from time import monotonic as _now
+from time import sleep as _sleep
+from typing import Any, NoReturn
+
+import pytest
+
+from . import diagnose
+
+_Thread = threading.Thread
+_Condition = threading.Condition
+_Lock = threading.Lock
+_Event = threading.Event
+_enumerate = threading.enumerate
+_current_thread = threading.current_thread
+
+#: How long an operation that should be quick may take before it counts as stuck.
+#: Generous: a loaded 2-core machine with forced thread switches is slow, and a stuck
+#: thread is stuck for ever, so a long bound costs only the time of a failing test.
+WAIT = 3.0
+#: How long a call must stay blocked before we believe it is really waiting.
+BLOCK = 0.3
+
+_HELPER_PREFIX = "grader:"
+
+
+def fail(message: str) -> NoReturn:
+    """Fail the current test with `message` only (no traceback of the grader's code)."""
+    __tracebackhide__ = True
+    pytest.fail(message, pytrace=False)
+
+
+def expect(condition: object, message: str) -> None:
+    __tracebackhide__ = True
+    if not condition:
+        fail(message)
+
+
+def _describe_call(fn: Callable, args: tuple, kwargs: dict) -> str:
+    name = getattr(fn, "__qualname__", None) or getattr(fn, "__name__", None) or repr(fn)
+    shown = [repr(a) for a in args[:3]] + [f"{k}={v!r}" for k, v in list(kwargs.items())[:2]]
+    if len(args) > 3 or len(kwargs) > 2:
+        shown.append("...")
+    text = ", ".join(shown)
+    if len(text) > 60:
+        text = text[:57] + "..."
+    return f"{name}({text})"
+
+
+def _others(exclude: Iterable[threading.Thread] = ()) -> list[threading.Thread]:
+    """Threads worth showing a student: alive, not the main thread, not pytest's own."""
+    skip = {t.ident for t in exclude} | {threading.main_thread().ident, threading.get_ident()}
+    return [t for t in _enumerate() if t.ident not in skip and t.ident not in _session_threads
+            and t.ident not in _test_baseline
+            and not t.name.startswith(_HELPER_PREFIX + "budget") and not t.name.startswith(_HELPER_PREFIX + "backstop")]
+
+
+# The trace of the current test (conclab.chaos.Chaos), set by the plugin; None if untraced.
+tracer: Any = None
+
+# NotImplementedError raised by the code under test during the current test: a stub.
+not_implemented: list[BaseException] = []
+
+# Threads that existed before the first test (pytest's own, xdist's): never the student's.
+_session_threads: set[int | None] = set()
+
+
+# Threads that were alive when the current test started: left over from earlier tests.
+_test_baseline: set[int | None] = set()
+
+
+def _remember_session_threads() -> None:
+    _session_threads.update(t.ident for t in _enumerate())
+
+
+def _remember_test_threads() -> set[int | None]:
+    _test_baseline.clear()
+    _test_baseline.update(t.ident for t in _enumerate())
+    return set(_test_baseline)
+
+
+def stuck_report(jobs: Iterable[Job] = (), threads: Iterable[threading.Thread] = ()) -> str:
+    """Where every relevant thread is: the given jobs' calls first, then the student's threads."""
+    frames = sys._current_frames()
+    lines = []
+    jobs = list(jobs)
+    for job in jobs:
+        if job.running:
+            text = diagnose.describe(job.thread, frames.get(job.thread.ident))  # type: ignore[arg-type]
+            text = text.replace(f"daemon thread {job.thread.name!r}", f"the call {job.what}", 1)
+            lines.append("  - " + text)
+    shown = {job.thread.ident for job in jobs}
+    for thread in list(threads) + _others([job.thread for job in jobs]):
+        if thread.ident in shown or not thread.is_alive():
+            continue
+        shown.add(thread.ident)
+        text = diagnose.describe(thread, frames.get(thread.ident))  # type: ignore[arg-type]
+        if thread.name.startswith(_HELPER_PREFIX):
+            if not diagnose.where(frames.get(thread.ident)):  # type: ignore[arg-type]
+                continue  # a helper of the grader's that is not inside student code
+            text = text.replace(f"daemon thread {thread.name!r}", f"the call {thread.name[len(_HELPER_PREFIX):]}", 1)
+        lines.append("  - " + text)
+    if not lines:
+        return "No thread of yours is still running."
+    return "Where the threads are now:\n" + "\n".join(lines)
+
+
+class Job:
+    """One call running in a helper thread of the grader's, so the test never blocks on it."""
+
+    def __init__(self, fn: Callable, args: tuple = (), kwargs: dict | None = None, what: str | None = None):
+        kwargs = kwargs or {}
+        self.what = what or _describe_call(fn, args, kwargs)
+        self.value: Any = None
+        self.error: BaseException | None = None
+        self.started_at = _now()
+        self.finished_at: float | None = None
+        self._done = _Event()
+
+        def body() -> None:
+            try:
+                self.value = fn(*args, **kwargs)
+            except BaseException as exc:  # noqa: BLE001 - handed to the test, not lost
+                self.error = exc
+                if isinstance(exc, NotImplementedError):
+                    not_implemented.append(exc)
+            finally:
+                self.finished_at = _now()
+                self._done.set()
+
+        self.thread = _Thread(target=body, name=_HELPER_PREFIX + self.what, daemon=True)
+        self.thread.start()
+
+    @property
+    def running(self) -> bool:
+        return not self._done.is_set()
+
+    @property
+    def duration(self) -> float | None:
+        return None if self.finished_at is None else self.finished_at - self.started_at
+
+    def wait(self, timeout: float) -> bool:
+        return self._done.wait(timeout)
+
+    def finished(self, within: float = WAIT) -> Job:
+        """Wait for the call to end (without raising its error); fail if it does not."""
+        __tracebackhide__ = True
+        if not self._done.wait(within):
+            fail(f"{self.what} did not return within {within:g} s: it seems stuck.\n{stuck_report([self])}")
+        return self
+
+    def result(self, within: float = WAIT) -> Any:
+        """The call's return value; its exception is raised here, in the test."""
+        __tracebackhide__ = True
+        self.finished(within)
+        if self.error is not None:
+            raise self.error
+        return self.value
+
+
+def start(fn: Callable, *args: Any, what: str | None = None, **kwargs: Any) -> Job:
+    return Job(fn, args, kwargs, what)
+
+
+def call(fn: Callable, *args: Any, within: float = WAIT, what: str | None = None, **kwargs: Any) -> Any:
+    """fn(*args, **kwargs), run so that a hang fails the test instead of freezing it."""
+    __tracebackhide__ = True
+    return Job(fn, args, kwargs, what).result(within)
+
+
+def blocks(fn: Callable, *args: Any, for_: float = BLOCK, what: str | None = None, **kwargs: Any) -> Job:
+    """Start fn and check it is still waiting after `for_` seconds; returns its Job."""
+    __tracebackhide__ = True
+    job = Job(fn, args, kwargs, what)
+    if job.wait(for_):
+        outcome = f"raised {type(job.error).__name__}: {job.error}" if job.error else f"returned {job.value!r}"
+        fail(f"{job.what} should have waited, but it {outcome} straight away.")
+    return job
+
+
+def join_all(threads: Iterable[threading.Thread], within: float = WAIT, what: str = "the threads") -> None:
+    """Join every thread with one shared deadline; fail naming each one still running."""
+    __tracebackhide__ = True
+    threads = list(threads)
+    deadline = _now() + within
+    for thread in threads:
+        thread.join(max(0.0, deadline - _now()))
+    stuck = [t for t in threads if t.is_alive()]
+    if stuck:
+        fail(f"{len(stuck)} of {len(threads)} of {what} were still running after {within:g} s.\n"
+             f"{stuck_report(threads=stuck)}")
+
+
+def run_threads(n: int, fn: Callable[[int], Any], within: float = WAIT, what: str | None = None) -> list[Any]:
+    """Run fn(0) .. fn(n - 1) in n threads started together; return their results in order.
+
+    An exception in any of them is raised here once all have finished (or, if the others
+    then hang, one second later: a crashed thread often leaves the rest waiting)."""
+    __tracebackhide__ = True
+    jobs = [Job(fn, (i,), None, f"{what or getattr(fn, '__name__', 'worker')} #{i}") for i in range(n)]
+    deadline = _now() + within
+    while any(job.running for job in jobs) and _now() < deadline:
+        if any(job.error is not None for job in jobs):
+            deadline = min(deadline, _now() + 1.0)
+        next(job for job in jobs if job.running).wait(min(0.05, max(0.0, deadline - _now())))
+    errors = [job for job in jobs if job.error is not None]
+    stuck = [job for job in jobs if job.running]
+    if errors:
+        raise errors[0].error
+    if stuck:
+        fail(f"{len(stuck)} of {n} threads did not finish within {within:g} s.\n{stuck_report(stuck)}")
+    return [job.value for job in jobs]
+
+
+def wait_until(predicate: Callable[[], object], within: float = WAIT, what: str = "the condition",
+               every: float = 0.005) -> None:
+    """Poll a condition of the test's own (never the student's code path) until it holds."""
+    __tracebackhide__ = True
+    deadline = _now() + within
+    while not predicate():
+        if _now() > deadline:
+            fail(f"{what} did not happen within {within:g} s.\n{stuck_report()}")
+        _sleep(every)
+
+
+def lines_run_while(seconds: float, settle: float = 0.2) -> int:
+    """Lines of student code run, in any thread, during `seconds` (after `settle` seconds).
+
+    A thread blocked in Condition.wait or Lock.acquire runs none; a polling or busy loop
+    runs many."""
+    __tracebackhide__ = True
+    if tracer is None:
+        fail("lines_run_while needs the trace of student code: this test must not be marked no_chaos.")
+    _sleep(settle)
+    before = tracer.lines
+    _sleep(seconds)
+    return tracer.lines - before
+
+
+def uses_module(module: Any, name: str) -> bool:
+    """Whether the student's module file imports `name` (import name / from name import ...)."""
+    import ast
+
+    source = open(module.__file__, encoding="utf-8").read()
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.Import) and any(a.name.split(".")[0] == name for a in node.names):
+            return True
+        if isinstance(node, ast.ImportFrom) and (node.module or "").split(".")[0] == name:
+            return True
+    return False
+
+
+class EventLog:
+    """A thread-safe, ordered record: log.add("put", 1) from any thread, log.events after."""
+
+    def __init__(self) -> None:
+        self._lock = _Lock()
+        self.events: list[tuple] = []
+
+    def add(self, *event: Any) -> None:
+        with self._lock:
+            self.events.append(event if len(event) != 1 else event[0])
+
+    def __len__(self) -> int:
+        return len(self.events)
+
+    def index(self, event: Any) -> int:
+        return self.events.index(event)
+
+    def count(self, event: Any) -> int:
+        return self.events.count(event)
+
+
+class Overlap:
+    """`with overlap:` around a piece of work; afterwards `overlap.max` is the most threads
+    that were inside at the same moment, and `overlap.threads` who was ever inside."""
+
+    def __init__(self, hold: float = 0.0) -> None:
+        self.hold = hold
+        self._lock = _Lock()
+        self.now = 0
+        self.max = 0
+        self.entries = 0
+        self.threads: set[str] = set()
+
+    def __enter__(self) -> Overlap:
+        with self._lock:
+            self.now += 1
+            self.entries += 1
+            self.max = max(self.max, self.now)
+            self.threads.add(_current_thread().name)
+        if self.hold:
+            _sleep(self.hold)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        with self._lock:
+            self.now -= 1
+
+
+class Rendezvous:
+    """A meeting point for n threads: arrive() returns True once all n are there together,
+    or False after `within` seconds.  It never raises into student code, and afterwards
+    `max_together` tells how many were ever waiting at once.  A sequential implementation
+    reaches only 1, whatever the timing, so this proves concurrency without a stopwatch."""
+
+    def __init__(self, n: int, within: float = WAIT) -> None:
+        self.n = n
+        self.within = within
+        self._cond = _Condition(_Lock())
+        self._present = 0
+        self._opened = False
+        self.max_together = 0
+        self.arrivals = 0
+
+    def arrive(self) -> bool:
+        with self._cond:
+            self.arrivals += 1
+            self._present += 1
+            self.max_together = max(self.max_together, self._present)
+            if self._present >= self.n:
+                self._opened = True
+                self._cond.notify_all()
+            opened = self._cond.wait_for(lambda: self._opened, timeout=self.within)
+            self._present -= 1
+            return opened
+
+    @property
+    def opened(self) -> bool:
+        return self._opened
+
+
+def _live_threads() -> dict[int | None, threading.Thread]:
+    return {t.ident: t for t in _enumerate() if t.is_alive() and not t.name.startswith(_HELPER_PREFIX)}
+
+
+@contextmanager
+def no_new_threads(what: str):
+    """Fail if the block returns while a thread it started is still alive."""
+    __tracebackhide__ = True
+    before = set(_live_threads())
+    yield
+    left = [t for ident, t in _live_threads().items() if ident not in before]
+    if left:
+        names = ", ".join(repr(t.name) for t in left)
+        fail(f"{what} returned while {len(left)} thread(s) it started were still running ({names}).\n"
+             f"Join every thread you start before returning.\n{stuck_report(threads=left)}")

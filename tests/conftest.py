@@ -1,0 +1,65 @@
+"""Shared helpers for the repository's own tests."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import psutil
+import pytest
+
+from conclab import devcheck, manifest
+
+ROOT = manifest.course_root()
+TOPICS = manifest.topics()
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    """A test that takes `topic` runs once per topic; one that takes `mutant`, once per mutant."""
+    if "topic" in metafunc.fixturenames:
+        metafunc.parametrize("topic", TOPICS, ids=[t.id for t in TOPICS])
+    if "mutant" in metafunc.fixturenames:
+        mutants = devcheck.load_mutants(ROOT)
+        metafunc.parametrize("mutant", mutants, ids=[m.id for m in mutants])
+
+
+class Sandbox:
+    """A throw-away folder with grader files and an implementation, run by a child pytest
+    with the conclab plugin, the way the course runs its own graders."""
+
+    def __init__(self, path: Path):
+        self.path = path
+        (path / "pytest.ini").write_text("[pytest]\naddopts = -p conclab.plugin --import-mode=importlib\n")
+
+    def write(self, relative: str, text: str) -> Path:
+        target = self.path / relative
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_text(textwrap.dedent(text), encoding="utf-8")
+        return target
+
+    def pytest(self, *args: str, timeout: float = 120) -> subprocess.CompletedProcess:
+        env = {k: v for k, v in os.environ.items() if not k.startswith("PYTEST_")}
+        env["CONCLAB_ROOT"] = str(ROOT)
+        return subprocess.run([sys.executable, "-m", "pytest", "-p", "no:cacheprovider", *args],
+                              cwd=self.path, env=env, capture_output=True, text=True, timeout=timeout,
+                              stdin=subprocess.DEVNULL)
+
+
+@pytest.fixture
+def sandbox(tmp_path: Path) -> Sandbox:
+    return Sandbox(tmp_path)
+
+
+@pytest.fixture
+def no_process_left():
+    """Fail if the test leaves a process of its own running."""
+    before = {p.pid for p in psutil.Process().children(recursive=True)}
+    yield
+    left = [p for p in psutil.Process().children(recursive=True) if p.pid not in before and p.is_running()
+            and p.status() != psutil.STATUS_ZOMBIE]
+    for proc in left:
+        proc.kill()
+    assert not left, f"processes left running: {[p.cmdline() for p in left]}"

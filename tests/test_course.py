@@ -1,0 +1,99 @@
+"""The course is complete and consistent: the manifest, the three folders of every topic,
+and the same public names and signatures in each stub and its solution."""
+
+from __future__ import annotations
+
+import importlib.util
+import inspect
+import re
+import sys
+
+import pytest
+
+from conclab import manifest
+
+ROOT = manifest.course_root()
+TOPICS = manifest.topics()
+
+
+def load(path, name):
+    spec = importlib.util.spec_from_file_location(name, path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def public_api(module) -> dict[str, str]:
+    """Public names defined in the module, with their signatures (methods included)."""
+    api = {}
+    for name, value in vars(module).items():
+        if name.startswith("_") or getattr(value, "__module__", None) != module.__name__:
+            continue
+        if inspect.isclass(value):
+            api[name] = "class(" + ", ".join(b.__name__ for b in value.__bases__) + ")"
+            for attr, member in vars(value).items():
+                if attr.startswith("_") and attr not in ("__init__", "__len__", "__enter__", "__exit__"):
+                    continue
+                if inspect.isfunction(member):
+                    api[f"{name}.{attr}"] = str(inspect.signature(member))
+                elif isinstance(member, property):
+                    api[f"{name}.{attr}"] = "property"
+        elif inspect.isfunction(value):
+            api[name] = str(inspect.signature(value))
+    return api
+
+
+def test_manifest_lists_the_topic_folders_and_nothing_else():
+    for kind in ("exercises", "solutions", "graders"):
+        on_disk = sorted(p.name for p in (ROOT / kind).iterdir() if p.is_dir() and re.match(r"\d\d_", p.name))
+        assert on_disk == [t.id for t in TOPICS], f"{kind}/ holds {on_disk}"
+
+
+def test_module_names_are_unique_and_shadow_nothing():
+    modules = [t.module for t in TOPICS]
+    assert len(set(modules)) == len(modules)
+    assert not set(modules) & set(sys.stdlib_module_names)
+
+
+def test_topic_has_every_part(topic):
+    assert (ROOT / "exercises" / topic.id / topic.filename).is_file()
+    assert (ROOT / "solutions" / topic.id / topic.filename).is_file()
+    lesson = ROOT / "exercises" / topic.id / "README.md"
+    assert lesson.is_file()
+    assert f"pytest exercises/{topic.id}" in lesson.read_text(encoding="utf-8"), "the lesson says how to run the tests"
+    assert list((ROOT / "exercises" / topic.id).glob("test_*.py")), "public tests"
+    assert list((ROOT / "graders" / topic.id).glob("test_*.py")), "graders"
+    assert len(topic.hints) >= 3, "a few progressive hints"
+
+
+def test_stub_and_solution_have_the_same_public_api(topic):
+    stub = public_api(load(ROOT / "exercises" / topic.id / topic.filename, f"stub_{topic.module}"))
+    solution = public_api(load(ROOT / "solutions" / topic.id / topic.filename, f"solution_{topic.module}"))
+    assert stub == solution
+
+
+def test_stub_marks_the_work_to_do(topic):
+    source = (ROOT / "exercises" / topic.id / topic.filename).read_text(encoding="utf-8")
+    assert "# TODO" in source
+    assert "TODO" not in (ROOT / "solutions" / topic.id / topic.filename).read_text(encoding="utf-8")
+
+
+def test_find_accepts_number_id_and_name():
+    first = TOPICS[0]
+    for key in (first.number, str(int(first.number)), first.id, first.name, f"exercises/{first.id}/"):
+        assert manifest.find(key) == first
+    with pytest.raises(manifest.ManifestError, match="no topic"):
+        manifest.find("99")
+
+
+def test_a_broken_manifest_is_refused(tmp_path):
+    bad = tmp_path / "topics.toml"
+    bad.write_text('[[topic]]\nid = "1_x"\ntitle = "t"\nmodule = "threading"\npoints = 10\nbudget = 5\nhints = []\n')
+    with pytest.raises(manifest.ManifestError, match="NN_name"):
+        manifest.load(bad)
+    bad.write_text('[[topic]]\nid = "01_x"\ntitle = "t"\nmodule = "threading"\npoints = 10\nbudget = 5\nhints = []\n')
+    with pytest.raises(manifest.ManifestError, match="usable module name"):
+        manifest.load(bad)
+    bad.write_text('[[topic]]\nid = "01_x"\ntitle = "t"\n')
+    with pytest.raises(manifest.ManifestError, match="missing"):
+        manifest.load(bad)

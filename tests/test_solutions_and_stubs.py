@@ -1,0 +1,35 @@
+"""Every reference solution passes; every untouched stub fails every grader, fast, and
+leaves nothing running.  This is what `conclab dev check` does, as tests."""
+
+from __future__ import annotations
+
+import pytest
+
+from conclab import devcheck, manifest
+
+ROOT = manifest.course_root()
+TOPICS = manifest.topics()
+
+STUB_SECONDS = 20
+
+
+def test_solutions_pass_every_grader_and_public_test():
+    paths = [f"graders/{t.id}" for t in TOPICS] + [f"exercises/{t.id}" for t in TOPICS]
+    run = devcheck.run_pytest(paths, impl=ROOT / "solutions")
+    assert run.returncode == 0, run.output[-5000:]
+    assert run.outcomes and not run.failed()
+
+
+def test_stub_fails_every_grader_quickly(topic, no_process_left):
+    run = devcheck.run_pytest([f"graders/{topic.id}"])
+    assert run.returncode == 1, run.output[-3000:]
+    assert run.outcomes, "no grader ran"
+    assert not run.passed(), f"graders that pass on the untouched stub: {run.passed()}"
+    assert run.duration < STUB_SECONDS, f"the stub took {run.duration:.1f} s to fail"
+
+
+def test_stub_fails_its_public_tests_quickly(topic, no_process_left):
+    run = devcheck.run_pytest([f"exercises/{topic.id}"])
+    assert run.returncode == 1, run.output[-3000:]
+    assert run.failed()
+    assert run.duration < STUB_SECONDS
