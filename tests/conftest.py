@@ -37,7 +37,7 @@ class Sandbox:
     def write(self, relative: str, text: str) -> Path:
         target = self.path / relative
         target.parent.mkdir(parents=True, exist_ok=True)
-        target.write_text(textwrap.dedent(text), encoding="utf-8")
+        target.write_text(textwrap.dedent(text).lstrip("\n"), encoding="utf-8")
         return target
 
     def pytest(self, *args: str, timeout: float = 120) -> subprocess.CompletedProcess:

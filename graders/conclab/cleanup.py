@@ -14,6 +14,7 @@ import multiprocessing
 import os
 import sys
 import threading
+import time
 
 import psutil
 
@@ -22,8 +23,27 @@ class StoppedByGrader(BaseException):
     """Raised inside a thread the graders had to stop; never reported as the student's error."""
 
 
+def _cpu_times() -> dict[int, float]:
+    try:
+        return {t.id: t.user_time + t.system_time for t in psutil.Process().threads()}
+    except (psutil.Error, NotImplementedError):
+        return {}
+
+
+def busy(threads: list[threading.Thread], interval: float = 0.1) -> list[threading.Thread]:
+    """The threads among these that use CPU (a loop that never ends), not those blocked."""
+    before = _cpu_times()
+    time.sleep(interval)
+    after = _cpu_times()
+    return [t for t in threads if t.native_id in before and t.native_id in after
+            and after[t.native_id] - before[t.native_id] > interval / 10]
+
+
 def inject(thread: threading.Thread, exc_type: type[BaseException] = StoppedByGrader) -> bool:
-    """Ask `thread` to raise exc_type the next time it runs Python code."""
+    """Ask `thread` to raise exc_type the next time it runs Python code.
+
+    Only for a thread that is running Python code: on CPython 3.11 and older, a pending
+    exception for a thread blocked in C slows every other thread down until it is raised."""
     if thread.ident is None or not thread.is_alive() or not hasattr(ctypes, "pythonapi"):
         return False
     done = ctypes.pythonapi.PyThreadState_SetAsyncExc(ctypes.c_ulong(thread.ident), ctypes.py_object(exc_type))

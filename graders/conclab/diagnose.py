@@ -92,6 +92,12 @@ def activity(frame: FrameType | None) -> str | None:
         line = _source(innermost)
         if ".acquire(" in line or line.startswith("with "):
             return "waiting to acquire a lock"
+        if ".join(" in line:
+            return "waiting for a thread or process to finish (join)"
+        if "read(" in line or "recv" in line:
+            return "waiting to read from a pipe or socket"
+        if "sleep(" in line:
+            return "sleeping"
         return "running (a loop that does not end?)"
     return None
 

@@ -16,6 +16,7 @@
 
 from __future__ import annotations
 
+import faulthandler
 import importlib
 import multiprocessing
 import os
@@ -256,8 +257,9 @@ def pytest_runtest_teardown(item: pytest.Item) -> None:
     deadline = testing._now() + 0.5
     for thread in left:
         thread.join(max(0.0, deadline - testing._now()))
-    for thread in left:
-        if thread.is_alive():
+    still = [thread for thread in left if thread.is_alive()]
+    if still:
+        for thread in cleanup.busy(still):
             cleanup.inject(thread)
     procs = [p for pid, p in cleanup.descendants().items() if pid not in children_before]
     if procs:
@@ -329,10 +331,12 @@ def pytest_timeout_set_timer(item: pytest.Item, settings) -> bool:
         timer.name, timer.daemon = testing._HELPER_PREFIX + "budget", True
         timers.append(timer)
 
+    terminal = _terminal_fd(item.config)
+
     def backstop() -> None:
-        sys.__stderr__.write(
-            f"\nconclab: {item.nodeid} is still running {grace:g} s after its time budget of {budget:g} s "
-            f"ran out and cannot be stopped; ending the run.\n{diagnose.all_threads_report()}\n")
+        message = (f"\nconclab: {item.nodeid} is still running {grace:g} s after its time budget of {budget:g} s "
+                   f"ran out and cannot be stopped; ending the run.\n{diagnose.all_threads_report()}\n")
+        os.write(terminal, message.encode("utf-8", "replace"))
         cleanup.kill_processes(list(cleanup.descendants().values()))
         cleanup.hard_exit(_BACKSTOP_EXIT)
 
@@ -342,8 +346,12 @@ def pytest_timeout_set_timer(item: pytest.Item, settings) -> bool:
     timers.append(stop)
     for timer in timers:
         timer.start()
+    # The last resort, for code that holds the GIL for ever (so no Python thread can run):
+    # a C-level timer that prints every thread's stack and exits.
+    faulthandler.dump_traceback_later(budget + grace + 10, exit=True, file=terminal)
 
     def cancel() -> None:
+        faulthandler.cancel_dump_traceback_later()
         if use_signal:
             signal.setitimer(signal.ITIMER_REAL, 0)
             signal.signal(signal.SIGALRM, previous)
@@ -355,6 +363,15 @@ def pytest_timeout_set_timer(item: pytest.Item, settings) -> bool:
 
 
 _cancel_key = pytest.StashKey[object]()
+
+
+def _terminal_fd(config: pytest.Config) -> int:
+    """A file descriptor of the real terminal (or log): while a test runs, pytest's capture
+    has fd 1 pointing at a temporary file, and what is written there is lost on exit."""
+    capman = config.pluginmanager.getplugin("capturemanager")
+    out = getattr(getattr(capman, "_global_capturing", None), "out", None)
+    saved = getattr(out, "targetfd_save", None)
+    return saved if isinstance(saved, int) else 1
 
 
 @pytest.hookimpl(tryfirst=True)

@@ -128,7 +128,7 @@ def stuck_report(jobs: Iterable[Job] = (), threads: Iterable[threading.Thread] =
             text = text.replace(f"daemon thread {thread.name!r}", f"the call {thread.name[len(_HELPER_PREFIX):]}", 1)
         lines.append("  - " + text)
     if not lines:
-        return "No thread of yours is still running."
+        return "No other thread is running."
     return "Where the threads are now:\n" + "\n".join(lines)
 
 

@@ -1,0 +1,200 @@
+"""The grading machinery itself: time budgets, stuck-thread reports, lost thread
+exceptions, import problems, runs that end although student threads never do."""
+
+from __future__ import annotations
+
+import time
+import xml.etree.ElementTree as ET
+
+from conclab import devcheck, manifest
+
+ROOT = manifest.course_root()
+
+
+def grader(sandbox, test_source: str, impl_source: str, name: str = "test_fake.py"):
+    sandbox.write(f"graders/01_threads/{name}", test_source)
+    sandbox.write("impl/01_threads/threads.py", impl_source)
+
+
+def test_deadlocked_non_daemon_threads_and_children_do_not_keep_the_run_alive(sandbox, no_process_left):
+    grader(sandbox, """
+        import multiprocessing, threading, time
+
+        def test_leaves_a_deadlocked_thread_and_a_child(threads):
+            threads.leave_a_mess()
+            assert False, "fails on purpose"
+
+        def test_still_graded(threads):
+            pass
+        """, """
+        import multiprocessing, threading, time
+
+        def leave_a_mess():
+            lock = threading.Lock()
+            lock.acquire()
+            threading.Thread(target=lock.acquire, name="stuck-for-ever").start()
+            multiprocessing.Process(target=time.sleep, args=(600,)).start()
+        """)
+    started = time.monotonic()
+    run = sandbox.pytest("graders", "--impl", "impl", "--junitxml", "report.xml")
+    assert time.monotonic() - started < 60
+    assert run.returncode == 1, run.stdout + run.stderr
+    assert "1 failed, 1 passed" in run.stdout
+    assert "stuck-for-ever" in run.stderr
+    cases = list(ET.parse(sandbox.path / "report.xml").iter("testcase"))
+    assert len(cases) == 2
+
+
+def test_time_budget_failure_says_where_the_test_waits(sandbox):
+    grader(sandbox, """
+        import pytest
+
+        @pytest.mark.timeout(2)
+        def test_hangs(threads):
+            threads.wait_for_ever()
+        """, """
+        import threading
+
+        def wait_for_ever():
+            lock = threading.Lock()
+            lock.acquire()
+            lock.acquire()
+        """)
+    run = sandbox.pytest("graders", "--impl", "impl")
+    assert run.returncode == 1
+    assert "longer than its time budget of 2 s" in run.stdout
+    assert "threads.py line 6, in wait_for_ever(): lock.acquire()" in run.stdout
+
+
+def test_a_test_that_cannot_be_interrupted_is_ended_by_the_backstop(sandbox, no_process_left):
+    grader(sandbox, """
+        import pytest
+
+        @pytest.mark.timeout(1)
+        def test_hangs_with_the_alarm_blocked(threads):
+            threads.block_alarm_and_wait()
+        """, """
+        import os, signal
+
+        def block_alarm_and_wait():
+            signal.pthread_sigmask(signal.SIG_BLOCK, [signal.SIGALRM])
+            read_end, write_end = os.pipe()
+            os.read(read_end, 1)
+        """)
+    started = time.monotonic()
+    run = sandbox.pytest("graders", "--impl", "impl", timeout=60)
+    assert time.monotonic() - started < 30
+    assert run.returncode == 3
+    assert "cannot be stopped; ending the run" in run.stdout
+    assert "waiting to read from a pipe or socket at threads.py line 6, in block_alarm_and_wait(): os.read(read_end, 1)" in run.stdout
+
+
+def test_code_that_holds_the_gil_for_ever_still_ends_the_run(sandbox, no_process_left):
+    grader(sandbox, """
+        import pytest
+
+        @pytest.mark.timeout(1)
+        def test_sums_for_ever(threads):
+            threads.sum_for_ever()
+        """, """
+        import itertools
+
+        def sum_for_ever():
+            return sum(itertools.repeat(1))  # one C call that never returns nor lets go of the GIL
+        """)
+    started = time.monotonic()
+    run = sandbox.pytest("graders", "--impl", "impl", timeout=90)
+    assert time.monotonic() - started < 45
+    assert run.returncode != 0
+    assert "Timeout" in run.stdout and "sum_for_ever" in run.stdout
+
+
+def test_a_busy_thread_left_behind_is_stopped(sandbox):
+    grader(sandbox, """
+        import threading, time
+
+        def test_leaves_a_spinning_thread(threads):
+            threads.spin_in_background()
+
+        def test_the_spinning_thread_is_gone(threads):
+            time.sleep(0.2)
+            assert [t.name for t in threading.enumerate() if t.name == "spinner"] == []
+        """, """
+        import threading
+
+        def spin_in_background():
+            def spin():
+                while True:
+                    pass
+            threading.Thread(target=spin, name="spinner", daemon=True).start()
+        """)
+    run = sandbox.pytest("graders", "--impl", "impl", "-p", "no:randomly")
+    assert run.returncode == 0, run.stdout + run.stderr
+
+
+def test_an_exception_lost_in_a_thread_fails_the_test(sandbox):
+    grader(sandbox, """
+        import threading
+
+        def test_thread_raises(threads):
+            t = threading.Thread(target=threads.divide)
+            t.start()
+            t.join()
+        """, """
+        def divide():
+            return 1 / 0
+        """)
+    run = sandbox.pytest("graders", "--impl", "impl")
+    assert run.returncode == 1
+    assert "nobody caught it" in run.stdout
+    assert "raised ZeroDivisionError: division by zero" in run.stdout
+    assert "threads.py line 2: return 1 / 0" in run.stdout
+
+
+def test_import_problems_are_explained(sandbox):
+    test = """
+        def test_uses_the_module(threads):
+            pass
+        """
+    cases = {
+        "def broken(:\n": "has a syntax error at line 1",
+        "raise SystemExit(0)\n": "must not exit",
+        "import missing_module_xyz\n": "ModuleNotFoundError",
+        "while True:\n    pass\n": "did not finish within 5 s",
+    }
+    for source, message in cases.items():
+        grader(sandbox, test, source)
+        run = sandbox.pytest("graders", "--impl", "impl")
+        assert run.returncode == 1, source
+        assert message in run.stdout, (source, run.stdout)
+
+
+def test_a_missing_impl_folder_is_a_usage_error(sandbox):
+    grader(sandbox, "def test_x(threads):\n    pass\n", "")
+    run = sandbox.pytest("graders", "--impl", "no/such/folder")
+    assert run.returncode == 4
+    assert "--impl no/such/folder: no such folder" in run.stderr
+
+
+def test_the_chaos_seed_is_printed_and_can_be_chosen(sandbox):
+    grader(sandbox, "def test_x(threads):\n    pass\n", "")
+    run = sandbox.pytest("graders", "--impl", "impl")
+    assert "forced thread switches, seed " in run.stdout
+    run = sandbox.pytest("graders", "--impl", "impl", "--chaos-seed", "4242")
+    assert "seed 4242 (replay with --chaos-seed 4242)" in run.stdout
+
+
+def test_an_untouched_stub_says_what_is_not_written_yet():
+    run = devcheck.run_pytest(["graders/01_threads", "-k", "run_all_of_nothing"])
+    assert "run_all is not written yet: it raises NotImplementedError (threads.py line" in run.output
+
+
+def test_a_lock_taken_twice_is_diagnosed(tmp_path):
+    mutant = next(m for m in devcheck.load_mutants(ROOT) if m.name == "lock_instead_of_rlock")
+    devcheck.make_mutant(mutant, tmp_path)
+    run = devcheck.run_pytest(["graders/02_locks", "-k", "deposit_all_is_atomic"], impl=tmp_path)
+    assert run.returncode == 1
+    assert "deposit_all([7]) did not return within 3 s" in run.output
+    assert "is waiting to acquire a lock at bank.py line" in run.output
+    assert "It already holds this lock: it took `self._lock`" in run.output
+    assert run.duration < manifest.find("02").budget + 5
