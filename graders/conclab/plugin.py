@@ -215,7 +215,9 @@ def pytest_runtest_call(item: pytest.Item):
     testing.not_implemented.clear()
     chaos = None
     if item.get_closest_marker("no_chaos") is None:
-        rate = chaos_mod.DEFAULT_RATE if _state.chaos_on else 0.0
+        marker = item.get_closest_marker("chaos")
+        rate = marker.kwargs.get("rate", chaos_mod.DEFAULT_RATE) if marker else chaos_mod.DEFAULT_RATE
+        rate = rate if _state.chaos_on else 0.0
         chaos = chaos_mod.Chaos(f"{_state.seed}:{item.nodeid}", rate)
         item.stash[_chaos_key] = chaos
     testing.tracer = chaos
