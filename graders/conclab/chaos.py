@@ -3,8 +3,9 @@
 Under the GIL, CPython switches threads only every few milliseconds, so a read-modify-
 write like `self._balance += amount` is almost never interrupted and a missing lock goes
 unnoticed.  While chaos is on, a trace function watches the opcodes of the student's
-files (and only those) and, at random points chosen by a seeded generator, gives the GIL
-away with time.sleep(0).  The same trace function counts the lines of student code that
+files (and only those) and, at random points chosen by a seeded generator, sleeps for a
+tenth of a millisecond.  (time.sleep(0) also releases the GIL, but the same thread often
+takes it straight back; a real sleep lets the other threads run, on every version.)  The same trace function counts the lines of student code that
 run, which tells a thread that really waits (no lines) from one that polls.  Another thread then runs in the middle of the student's
 statement, exactly where a real machine might switch.  Correct code stays correct: a
 switch is something every thread must already expect.
@@ -21,8 +22,10 @@ from . import diagnose
 
 # One in how many opcodes of student code gives the GIL away.  Measured: at 1 in 50 a
 # lock-free counter loses hundreds of updates in a few thousand increments, while the
-# locked version runs about three times slower than untraced; plenty of margin both ways.
+# locked version stays well within its time budget; plenty of margin both ways.
 DEFAULT_RATE = 1 / 50
+# How long a forced switch sleeps: long enough for another thread to take the GIL.
+SWITCH_SLEEP = 0.0001
 
 
 class Chaos:
@@ -42,10 +45,12 @@ class Chaos:
         return None
 
     def _local(self, frame, event, arg):
+        if not self.active:
+            return None  # stop tracing this frame
         if event == "opcode":
-            if self.rate and self.active and self._random() < self.rate:
+            if self.rate and self._random() < self.rate:
                 self.switches += 1
-                _sleep(0)
+                _sleep(SWITCH_SLEEP)
         elif event == "line":
             self.lines += 1
         return self._local
