@@ -1,0 +1,187 @@
+"""Graders for topic 04: semaphore.py.  The Semaphore must behave exactly like
+threading.Semaphore; each test states one rule of it."""
+
+import ast
+import threading
+
+import pytest
+
+from conclab.testing import (BLOCK, EventLog, Overlap, Rendezvous, blocks, call, expect, no_new_threads,
+                             run_threads, start, wait_until)
+
+
+def _uses_threading_semaphore(module) -> bool:
+    """Whether the body of class Semaphore names threading's Semaphore or BoundedSemaphore."""
+    tree = ast.parse(open(module.__file__, encoding="utf-8").read())
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ClassDef) and node.name == "Semaphore":
+            names = {n.attr for n in ast.walk(node) if isinstance(n, ast.Attribute)}
+            names |= {n.id for n in ast.walk(node) if isinstance(n, ast.Name)}
+            return bool(names & {"Semaphore", "BoundedSemaphore"} - {node.name}) or any(
+                isinstance(b, ast.Attribute) and b.attr in ("Semaphore", "BoundedSemaphore") for b in node.bases)
+    return False
+
+
+def test_negative_value_is_refused(semaphore):
+    with pytest.raises(ValueError):
+        semaphore.Semaphore(-1)
+
+
+def test_non_blocking_acquire_takes_the_free_permits_then_fails_at_once(semaphore):
+    expect(not _uses_threading_semaphore(semaphore),
+           "class Semaphore uses threading.Semaphore or BoundedSemaphore: build it from threading.Condition.")
+    sem = semaphore.Semaphore(2)
+    got = [call(sem.acquire, False, what="acquire(blocking=False)", within=1) for _ in range(3)]
+    expect(got == [True, True, False], f"Three acquire(blocking=False) on Semaphore(2) should return "
+           f"[True, True, False], they returned {got}. Without blocking, acquire never waits.")
+    sem.release()
+    expect(call(sem.acquire, False, within=1) is True, "After a release, acquire(blocking=False) should return True.")
+
+
+def test_default_value_is_one(semaphore):
+    sem = semaphore.Semaphore()
+    expect(call(sem.acquire, blocking=False, within=1) is True, "Semaphore() starts with one permit.")
+    expect(call(sem.acquire, blocking=False, within=1) is False, "Semaphore() has only one permit.")
+
+
+def test_blocking_acquire_waits_for_a_release_from_another_thread(semaphore):
+    sem = semaphore.Semaphore(0)
+    waiting = blocks(sem.acquire, what="acquire() on Semaphore(0)")
+    start(sem.release).result()
+    expect(waiting.result() is True, f"acquire() should return True once it got a permit, it returned {waiting.value!r}.")
+
+
+def test_acquire_with_timeout_returns_false_when_the_time_is_up(semaphore):
+    sem = semaphore.Semaphore(0)
+    job = start(sem.acquire, timeout=0.4, what="acquire(timeout=0.4) on Semaphore(0)")
+    value = job.result()
+    expect(value is False, f"acquire(timeout=0.4) with no permit should return False, it returned {value!r}.")
+    expect(job.duration >= 0.35, f"acquire(timeout=0.4) gave up after {job.duration:.2f} s, before the timeout.")
+    expect(call(sem.acquire, False, within=1) is False, "A timed-out acquire must not leave a permit behind.")
+
+
+def test_acquire_with_timeout_returns_true_when_released_in_time(semaphore):
+    sem = semaphore.Semaphore(0)
+    job = blocks(sem.acquire, timeout=5, what="acquire(timeout=5) on Semaphore(0)")
+    sem.release()
+    expect(job.result() is True, "acquire(timeout=5) should return True when a permit is released in time.")
+    expect(job.duration < 3, f"acquire returned {job.duration:.1f} s after the release instead of right away.")
+
+
+def test_timeout_with_non_blocking_is_refused(semaphore):
+    sem = semaphore.Semaphore(1)
+    with pytest.raises(ValueError):
+        call(sem.acquire, False, 1.0, within=1)
+    expect(call(sem.acquire, False, within=1) is True, "The refused call must not take the permit.")
+
+
+def test_release_n_wakes_n_waiters(semaphore):
+    sem = semaphore.Semaphore(0)
+    waiters = [start(sem.acquire, what=f"acquire() #{i}") for i in range(5)]
+    threading.Event().wait(BLOCK)
+    sem.release(3)
+    wait_until(lambda: sum(not w.running for w in waiters) >= 3, what="3 of 5 waiting acquire() calls returning")
+    threading.Event().wait(BLOCK)
+    done = sum(not w.running for w in waiters)
+    expect(done == 3, f"release(3) should let exactly 3 of the 5 waiting threads through; {done} got through.")
+    sem.release(2)
+    for waiter in waiters:
+        expect(waiter.result() is True, "Every waiting acquire() should have returned True.")
+
+
+def test_release_of_less_than_one_is_refused(semaphore):
+    sem = semaphore.Semaphore(0)
+    for n in (0, -1):
+        with pytest.raises(ValueError):
+            call(sem.release, n)
+    expect(call(sem.acquire, False, within=1) is False, "A refused release must not add permits.")
+
+
+def test_context_manager_takes_and_gives_back_a_permit(semaphore):
+    sem = semaphore.Semaphore(1)
+    with sem:
+        expect(call(sem.acquire, False, within=1) is False, "Inside `with sem:` the only permit is taken.")
+    with pytest.raises(KeyError):
+        with sem:
+            raise KeyError("inside")
+    expect(call(sem.acquire, False, within=1) is True, "Leaving `with sem:` (even by an exception) gives the permit back.")
+
+
+def test_many_threads_never_exceed_the_permits(semaphore):
+    sem = semaphore.Semaphore(2)
+    inside = Overlap(hold=0.001)
+
+    def worker(i):
+        for _ in range(40):
+            sem.acquire()
+            try:
+                with inside:
+                    pass
+            finally:
+                sem.release()
+
+    run_threads(8, worker, within=8)
+    expect(inside.entries == 320, f"Every acquire should eventually succeed ({inside.entries} of 320 did).")
+    expect(inside.max <= 2, f"Semaphore(2) let {inside.max} threads in at once. A woken thread must check the count "
+           "again before taking a permit: wait in a `while` loop, not an `if`.")
+    expect(call(sem.acquire, False, within=1) and call(sem.acquire, False, within=1)
+           and not call(sem.acquire, False, within=1), "After everything, the semaphore should have 2 permits again.")
+
+
+# ------------------------------------------------------------------ bounded_map
+
+def test_bounded_map_runs_limit_calls_at_once_and_never_more(semaphore):
+    meeting = Rendezvous(3)
+    inside = Overlap(hold=0.02)
+    threads = EventLog()
+
+    def func(x):
+        threads.add(threading.current_thread().name)
+        with inside:
+            meeting.arrive()
+        return x * x
+
+    with no_new_threads("bounded_map"):
+        result = call(semaphore.bounded_map, func, range(9), 3, within=8)
+    expect(meeting.max_together == 3,
+           f"With limit 3, three calls should run at the same time; at most {meeting.max_together} did.")
+    expect(inside.max <= 3, f"With limit 3, {inside.max} calls ran at the same time.")
+    expect(len(set(threads.events)) == 9, f"bounded_map should use one thread per item (9), it used {len(set(threads.events))}.")
+    expect(result == [x * x for x in range(9)], f"bounded_map returned {result}, expected the squares of 0..8 in order.")
+
+
+@pytest.mark.parametrize("limit", [1, 4])
+def test_bounded_map_limit_is_respected(semaphore, limit):
+    inside = Overlap(hold=0.01)
+
+    def func(x):
+        with inside:
+            return -x
+
+    result = call(semaphore.bounded_map, func, list(range(12)), limit, within=8)
+    expect(inside.max <= limit, f"With limit {limit}, {inside.max} calls ran at the same time.")
+    expect(result == [-x for x in range(12)], f"bounded_map returned {result}.")
+
+
+def test_bounded_map_of_nothing(semaphore):
+    expect(call(semaphore.bounded_map, abs, [], 2) == [], "bounded_map(func, [], 2) should return [].")
+
+
+def test_bounded_map_reraises_the_first_failure_after_all_finished(semaphore):
+    finished = EventLog()
+
+    def func(x):
+        if x == 1:
+            raise ValueError("one")
+        if x == 3:
+            raise KeyError("three")
+        threading.Event().wait(0.2)
+        finished.add(x)
+        return x
+
+    with no_new_threads("bounded_map"):
+        job = start(semaphore.bounded_map, func, range(6), 2)
+        job.finished(within=8)
+    expect(isinstance(job.error, ValueError), f"Item 1 raised ValueError and item 3 KeyError: bounded_map should "
+           f"raise the first in input order, ValueError; it {'raised ' + repr(job.error) if job.error else 'returned'}.")
+    expect(sorted(finished.events) == [0, 2, 4, 5], "bounded_map raised before every other call had finished.")
