@@ -29,3 +29,5 @@ def test_a_mutant_whose_text_is_gone_is_reported(tmp_path):
     mutant = devcheck.Mutant(MUTANTS[0].topic, "ghost", "nothing", [devcheck.Edit("no such text", "x")])
     with pytest.raises(ValueError, match="occurs 0 times"):
         devcheck.make_mutant(mutant, tmp_path)
+    ok, why, run = devcheck.check_mutant(mutant, tmp_path)
+    assert not ok and "occurs 0 times" in why

@@ -147,7 +147,10 @@ def test_name_matches(outcome_name: str, wanted: str) -> bool:
 
 def check_mutant(mutant: Mutant, workdir: Path, args: list[str] = ()) -> tuple[bool, str, Run]:
     """Run the graders the mutant names (or the whole topic) on it: it must fail them all."""
-    impl = make_mutant(mutant, workdir)
+    try:
+        impl = make_mutant(mutant, workdir)
+    except ValueError as exc:
+        return False, str(exc), Run(-1, {}, 0.0, str(exc))
     selection = [f"graders/{mutant.topic.id}"]
     if mutant.catches:
         selection += ["-k", " or ".join(mutant.catches)]

@@ -1,0 +1,156 @@
+"""Graders for topic 06: pipeline.py."""
+
+import threading
+
+from conclab.testing import EventLog, Rendezvous, blocks, call, expect, no_new_threads, start, uses_module
+
+
+# ------------------------------------------------------------------ run_pipeline
+
+def test_every_item_passes_every_stage_in_order(pipeline):
+    expect(uses_module(pipeline, "queue"), "pipeline.py should link the stages with queue.Queue.")
+    stages = [lambda x: x + 1, lambda x: x * 10, lambda x: x - 3]
+    with no_new_threads("run_pipeline"):
+        result = call(pipeline.run_pipeline, range(30), stages, 3, 4, within=8)
+    expected = [(x + 1) * 10 - 3 for x in range(30)]
+    expect(result == expected, f"run_pipeline(range(30), [+1, *10, -3]) should return {expected[:5]}..., got "
+           f"{result[:5] if isinstance(result, list) else result!r}...")
+
+
+def test_results_come_back_in_input_order_not_completion_order(pipeline):
+    done = [threading.Event() for _ in range(6)]
+
+    def slow_first(x):
+        if x + 1 < 6:
+            done[x + 1].wait(2)  # each item finishes after the next one
+        done[x].set()
+        return x * x
+
+    result = call(pipeline.run_pipeline, range(6), [slow_first], 6, 8, within=8)
+    expect(result == [x * x for x in range(6)], f"The items finished last-to-first, and run_pipeline returned "
+           f"{result}: the results must be put back in input order ([0, 1, 4, 9, 16, 25]). Send the index along.")
+
+
+def test_each_stage_runs_in_workers_threads(pipeline):
+    meetings = [Rendezvous(3), Rendezvous(3)]
+    names = [EventLog(), EventLog()]
+
+    def stage(k):
+        def run(x):
+            names[k].add(threading.current_thread().name)
+            meetings[k].arrive()
+            return x
+        return run
+
+    result = call(pipeline.run_pipeline, range(12), [stage(0), stage(1)], 3, 8, within=8)
+    for k in (0, 1):
+        expect(meetings[k].max_together == 3, f"Stage {k + 1} should run in 3 threads at once (workers=3), but at "
+               f"most {meetings[k].max_together} of its calls ran at the same time.")
+    expect(len(set(names[0].events) | set(names[1].events)) == 6,
+           "Each stage should have its own 3 worker threads (6 in all for 2 stages).")
+    expect(result == list(range(12)), f"run_pipeline returned {result}.")
+
+
+def test_bounded_queues_hold_a_fast_stage_back(pipeline):
+    gate = threading.Event()
+    fast_calls = EventLog()
+
+    def fast(x):
+        fast_calls.add(x)
+        return x
+
+    def slow(x):
+        gate.wait(5)
+        return x
+
+    job = start(pipeline.run_pipeline, range(200), [fast, slow], 2, 4, what="run_pipeline with a slow last stage")
+    threading.Event().wait(0.6)
+    ahead = len(fast_calls)
+    gate.set()
+    result = job.result(within=8)
+    limit = 2 * 2 + 4 + 4  # in the slow stage, in the queue between, waiting to put, and a little slack
+    expect(ahead <= limit, f"While the last stage was stuck, the first stage went ahead with {ahead} of 200 items. "
+           f"With workers=2 and maxsize=4 it should stop after about {limit}: use queue.Queue(maxsize) so that a full "
+           "queue makes the stage before it wait (back-pressure).")
+    expect(result == list(range(200)), "All 200 items should come out, in order.")
+
+
+def test_an_empty_input_gives_an_empty_output(pipeline):
+    with no_new_threads("run_pipeline"):
+        expect(call(pipeline.run_pipeline, [], [abs, abs]) == [], "run_pipeline([], stages) should return [].")
+
+
+def test_a_failing_stage_is_reraised_once_every_thread_stopped(pipeline):
+    def picky(x):
+        if x == 7:
+            raise ValueError("seven")
+        return x
+
+    with no_new_threads("run_pipeline"):
+        job = start(pipeline.run_pipeline, range(300), [abs, picky, abs], 2, 2,
+                    what="run_pipeline where stage 2 raises on item 7")
+        job.finished(within=8)
+    expect(isinstance(job.error, ValueError) and str(job.error) == "seven",
+           f"Stage 2 raised ValueError('seven'); run_pipeline should raise it, but it "
+           f"{'raised ' + repr(job.error) if job.error else 'returned'}.")
+
+
+# ------------------------------------------------------------------ TaskRunner
+
+def test_task_runner_runs_tasks_on_its_workers_at_once(pipeline):
+    meeting = Rendezvous(3)
+    names = EventLog()
+    with no_new_threads("TaskRunner then shutdown()"):
+        runner = call(pipeline.TaskRunner, 3)
+        for _ in range(6):
+            runner.submit(lambda: (names.add(threading.current_thread().name), meeting.arrive()))
+        call(runner.join, within=8)
+        call(runner.shutdown)
+    expect(meeting.max_together == 3, f"TaskRunner(3) should run 3 tasks at once; at most {meeting.max_together} did.")
+    expect(len(set(names.events)) == 3, f"The tasks ran in {len(set(names.events))} threads, expected the 3 workers.")
+
+
+def test_join_waits_for_every_submitted_task(pipeline):
+    gate = threading.Event()
+    log = EventLog()
+    runner = call(pipeline.TaskRunner, 2)
+    runner.submit(lambda: (gate.wait(5), log.add("slow")))
+    for i in range(5):
+        runner.submit(log.add, i)
+    joining = blocks(runner.join, what="join() while a task is still running")
+    gate.set()
+    joining.result()
+    expect(sorted(map(str, log.events)) == ["0", "1", "2", "3", "4", "slow"],
+           f"join() returned before every task had run; done: {log.events}.")
+    call(runner.shutdown)
+
+
+def test_a_failing_task_neither_kills_its_worker_nor_hangs_join(pipeline):
+    runner = call(pipeline.TaskRunner, 1)
+    log = EventLog()
+    runner.submit(lambda: 1 / 0)
+    runner.submit(log.add, "after")
+    job = start(runner.join, what="join() after a task that raised")
+    job.finished()
+    expect(job.error is None, f"join() raised {job.error!r}.")
+    expect(log.events == ["after"], "After a task raised, the (only) worker should go on with the next task.")
+    expect(len(runner.errors) == 1 and isinstance(runner.errors[0], ZeroDivisionError),
+           f"runner.errors should hold the ZeroDivisionError of the failing task, it holds {runner.errors!r}.")
+    runner.submit(log.add, "later")
+    call(runner.join)
+    expect(log.events == ["after", "later"], "The worker should still run tasks submitted later.")
+    call(runner.shutdown)
+
+
+def test_shutdown_finishes_queued_tasks_stops_every_worker_and_can_be_repeated(pipeline):
+    log = EventLog()
+    with no_new_threads("TaskRunner then shutdown()"):
+        runner = call(pipeline.TaskRunner, 4)
+        runner.submit(lambda: (threading.Event().wait(0.3), log.add("slow")))
+        for i in range(20):
+            runner.submit(log.add, i)
+        call(runner.shutdown)
+        expect("slow" in log.events, "shutdown() returned while a task was still running: join the workers.")
+        call(runner.shutdown, what="a second shutdown()")
+    expect(sorted(map(str, log.events)) == sorted(map(str, [*range(20), "slow"])),
+           "shutdown() should let the queued tasks run before stopping.")
