@@ -97,3 +97,9 @@ def test_a_broken_manifest_is_refused(tmp_path):
     bad.write_text('[[topic]]\nid = "01_x"\ntitle = "t"\n')
     with pytest.raises(manifest.ManifestError, match="missing"):
         manifest.load(bad)
+
+
+def test_the_readme_table_lists_every_topic():
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    rows = re.findall(r"^\| `(\d\d_\w+)` \| `(\w+)\.py` \|", readme, flags=re.M)
+    assert rows == [(t.id, t.module) for t in TOPICS]

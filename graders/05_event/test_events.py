@@ -120,7 +120,6 @@ def test_ticker_ticks_every_interval_and_stops_within_a_fraction_of_it(events):
     expect(job.error is None, f"stop() raised {job.error!r}.")
     expect(job.duration < 0.35, f"stop() took {job.duration:.2f} s, though the next tick was 0.7 s away. stop() must "
            "wake the ticker at once: wait on an Event with the interval as timeout, instead of time.sleep.")
-    expect(not ticker.is_alive(), "The Ticker thread is still alive after stop() returned: stop() should join it.")
     count = len(calls)
     threading.Event().wait(1.2)
     expect(len(calls) == count, "The callback was called again after stop().")
@@ -141,3 +140,23 @@ def test_stop_is_prompt_for_a_long_interval_and_an_idle_ticker_uses_no_cpu(event
     second = start(ticker.stop, what="a second stop()")
     second.finished(within=3)
     expect(second.error is None, f"Calling stop() a second time should do nothing, but it raised {second.error!r}.")
+
+
+def test_stop_waits_for_a_running_callback(events):
+    inside, gate = threading.Event(), threading.Event()
+    calls = EventLog()
+
+    def slow_callback():
+        calls.add("tick")
+        inside.set()
+        gate.wait(5)
+
+    ticker = events.Ticker(0.2, slow_callback)
+    ticker.start()
+    expect(inside.wait(3), "The Ticker(0.2) never called its callback.")
+    stopping = blocks(ticker.stop, what="stop() while the callback is running")
+    gate.set()
+    stopping.result()
+    expect(not ticker.is_alive(), "The Ticker thread is still alive after stop() returned: stop() should join it.")
+    threading.Event().wait(0.5)
+    expect(calls.events == ["tick"], f"The callback ran {len(calls)} times; after stop() it must not run again.")

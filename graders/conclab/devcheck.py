@@ -3,7 +3,9 @@
 - every reference solution passes its graders and public tests;
 - every untouched stub fails every one of its graders, quickly, leaving nothing behind;
 - every mutant (a solution with one bug of the topic's list, tests/mutants/NN_name.toml)
-  fails the graders named in its `catches`.
+  fails the graders named in its `catches`;
+- every variant (a correct solution with another strategy, tests/variants/NN_name.toml)
+  passes them.
 
 Each check runs pytest in a child process, exactly as a student or CI would, and reads
 its JUnit XML report.
@@ -45,21 +47,29 @@ class Mutant:
         return f"{self.topic.id}/{self.name}"
 
 
-def mutants_dir(root: Path | None = None) -> Path:
-    return (root or manifest.course_root()) / "tests" / "mutants"
-
-
-def load_mutants(root: Path | None = None) -> list[Mutant]:
+def _load_edits(kind: str, root: Path | None) -> list[Mutant]:
+    """tests/<kind>s/NN_name.toml: [[<kind>]] entries, each a list of edits of the solution."""
     found = []
     for topic in manifest.topics():
-        path = mutants_dir(root) / f"{topic.id}.toml"
+        path = (root or manifest.course_root()) / "tests" / f"{kind}s" / f"{topic.id}.toml"
         if not path.exists():
             continue
         data = tomllib.loads(path.read_text(encoding="utf-8"))
-        for entry in data.get("mutant", []):
+        for entry in data.get(kind, []):
             edits = [Edit(e["old"], e["new"], e.get("all", False)) for e in entry["edit"]]
-            found.append(Mutant(topic, entry["name"], entry["bug"], edits, list(entry.get("catches", []))))
+            what = entry.get("bug") or entry.get("strategy", "")
+            found.append(Mutant(topic, entry["name"], what, edits, list(entry.get("catches", []))))
     return found
+
+
+def load_mutants(root: Path | None = None) -> list[Mutant]:
+    """Solutions with one listed bug each: the graders must fail them."""
+    return _load_edits("mutant", root)
+
+
+def load_variants(root: Path | None = None) -> list[Mutant]:
+    """Other correct solutions (another strategy): the graders must pass them."""
+    return _load_edits("variant", root)
 
 
 def apply_edits(source: str, mutant: Mutant) -> str:
@@ -167,6 +177,18 @@ def check_mutant(mutant: Mutant, workdir: Path, args: list[str] = ()) -> tuple[b
     return True, f"{len(run.failed())} grader(s) failed", run
 
 
+def check_variant(variant: Mutant, workdir: Path) -> tuple[bool, str, Run]:
+    """Run the topic's graders and public tests on a variant: it must pass them all."""
+    try:
+        impl = make_mutant(variant, workdir)
+    except ValueError as exc:
+        return False, str(exc), Run(-1, {}, 0.0, str(exc))
+    run = run_pytest([f"graders/{variant.topic.id}", f"exercises/{variant.topic.id}"], impl=impl)
+    if run.returncode != 0:
+        return False, f"failed: {', '.join(run.failed()) or f'pytest exited with {run.returncode}'}", run
+    return True, f"{len(run.passed())} passed", run
+
+
 def main(argv: list[str]) -> int:
     import argparse
 
@@ -175,13 +197,13 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--runs", type=int, default=1, help="repeat every check this many times")
     parser.add_argument("--topic", action="append", default=[], help="only these topics (repeatable)")
     parser.add_argument("--load", action="store_true", help="keep one CPU busy with another process meanwhile")
-    parser.add_argument("--only", choices=("solutions", "stubs", "mutants"), action="append", default=[])
+    parser.add_argument("--only", choices=("solutions", "stubs", "mutants", "variants"), action="append", default=[])
     options = parser.parse_args(argv)
     try:
         topics = [manifest.find(t) for t in options.topic] or list(manifest.topics())
     except manifest.ManifestError as exc:
         parser.error(str(exc))
-    kinds = options.only or ["solutions", "stubs", "mutants"]
+    kinds = options.only or ["solutions", "stubs", "mutants", "variants"]
     hog = None
     if options.load:
         hog = subprocess.Popen([sys.executable, "-c", "while True: pass"])
@@ -210,6 +232,13 @@ def main(argv: list[str]) -> int:
                         ok, why, run = check_mutant(mutant, Path(tmp))
                     failures += not ok
                     print(f"{'ok  ' if ok else 'FAIL'} mutant {mutant.id:<50} {run.duration:6.1f} s  {why}",
+                          flush=True)
+            if "variants" in kinds:
+                for variant in (v for v in load_variants() if v.topic in topics):
+                    with tempfile.TemporaryDirectory(prefix="conclab-variant-") as tmp:
+                        ok, why, run = check_variant(variant, Path(tmp))
+                    failures += not ok
+                    print(f"{'ok  ' if ok else 'FAIL'} variant {variant.id:<49} {run.duration:6.1f} s  {why}",
                           flush=True)
     finally:
         if hog is not None:
