@@ -198,3 +198,31 @@ def test_a_lock_taken_twice_is_diagnosed(tmp_path):
     assert "is waiting to acquire a lock at bank.py line" in run.output
     assert "It already holds this lock: it took `self._lock`" in run.output
     assert run.duration < manifest.find("02").budget + 5
+
+
+def test_child_processes_import_the_topic_module_by_its_plain_name(sandbox):
+    grader(sandbox, """
+        import multiprocessing, subprocess, sys
+
+        import pytest
+
+        @pytest.mark.parametrize("method", ["spawn", "forkserver", "fork"])
+        def test_a_child_imports_the_module(threads, method, tmp_path):
+            if method not in multiprocessing.get_all_start_methods():
+                pytest.skip(f"no {method} here")
+            out = tmp_path / "out.txt"
+            child = multiprocessing.get_context(method).Process(target=threads.write_name, args=(str(out),))
+            child.start()
+            child.join(30)
+            assert child.exitcode == 0 and out.read_text() == "threads"
+
+        def test_a_new_interpreter_imports_the_module(threads):
+            code = "import threads; print(threads.__name__)"
+            assert subprocess.run([sys.executable, "-c", code], capture_output=True, text=True).stdout == "threads\\n"
+        """, """
+        def write_name(path):
+            with open(path, "w") as f:
+                f.write(__name__)
+        """)
+    run = sandbox.pytest("graders", "--impl", "impl")
+    assert run.returncode == 0, run.stdout + run.stderr

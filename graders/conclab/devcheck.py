@@ -226,19 +226,15 @@ def main(argv: list[str]) -> int:
                     failures += not ok
                     print(f"{'ok  ' if ok else 'FAIL'} stub {topic.id:<22} {run.duration:6.1f} s  "
                           f"{len(run.failed())} failed, {len(run.passed())} passed", flush=True)
-            if "mutants" in kinds:
-                for mutant in (m for m in load_mutants() if m.topic in topics):
-                    with tempfile.TemporaryDirectory(prefix="conclab-mutant-") as tmp:
-                        ok, why, run = check_mutant(mutant, Path(tmp))
+            for kind, load, check in (("mutant", load_mutants, check_mutant),
+                                      ("variant", load_variants, check_variant)):
+                if kind + "s" not in kinds:
+                    continue
+                for entry in (e for e in load() if e.topic in topics):
+                    with tempfile.TemporaryDirectory(prefix=f"conclab-{kind}-") as tmp:
+                        ok, why, run = check(entry, Path(tmp))
                     failures += not ok
-                    print(f"{'ok  ' if ok else 'FAIL'} mutant {mutant.id:<50} {run.duration:6.1f} s  {why}",
-                          flush=True)
-            if "variants" in kinds:
-                for variant in (v for v in load_variants() if v.topic in topics):
-                    with tempfile.TemporaryDirectory(prefix="conclab-variant-") as tmp:
-                        ok, why, run = check_variant(variant, Path(tmp))
-                    failures += not ok
-                    print(f"{'ok  ' if ok else 'FAIL'} variant {variant.id:<49} {run.duration:6.1f} s  {why}",
+                    print(f"{'ok  ' if ok else 'FAIL'} {kind} {entry.id:<{57 - len(kind)}} {run.duration:6.1f} s  {why}",
                           flush=True)
     finally:
         if hog is not None:
