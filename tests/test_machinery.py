@@ -226,3 +226,42 @@ def test_child_processes_import_the_topic_module_by_its_plain_name(sandbox):
         """)
     run = sandbox.pytest("graders", "--impl", "impl")
     assert run.returncode == 0, run.stdout + run.stderr
+
+
+def test_an_alone_test_never_shares_the_machine_with_another_test(sandbox):
+    grader(sandbox, """
+        import os, sys, time
+
+        import pytest
+
+        def record(tag):
+            start = time.time()
+            time.sleep(0.6)
+            with open(os.environ["SPANS"], "a") as f:
+                f.write(f"{tag} {start} {time.time()}\\n")
+
+        @pytest.mark.alone
+        def test_alone(threads):
+            record("alone")
+
+        @pytest.mark.parametrize("i", range(3))
+        def test_shared(threads, i):
+            record("shared")
+        """, "")
+    import os
+    import subprocess
+    import sys
+
+    spans = sandbox.path / "spans.txt"
+    env = {**os.environ, "SPANS": str(spans), "CONCLAB_ROOT": str(ROOT)}
+    env.pop("PYTEST_XDIST_WORKER", None)
+    command = [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "graders", "--impl", "impl", "-q"]
+    runs = [subprocess.Popen(command + extra, cwd=sandbox.path, env=env, stdout=subprocess.DEVNULL)
+            for extra in (["-k", "shared"], ["-k", "alone"], ["-k", "shared"])]
+    assert [run.wait(120) for run in runs] == [0, 0, 0]
+    rows = [line.split() for line in spans.read_text().splitlines()]
+    alone = [(float(a), float(b)) for tag, a, b in rows if tag == "alone"]
+    shared = [(float(a), float(b)) for tag, a, b in rows if tag == "shared"]
+    assert len(alone) == 1 and len(shared) == 6
+    (a0, a1), = alone
+    assert all(b1 <= a0 or b0 >= a1 for b0, b1 in shared), (alone, shared)

@@ -30,7 +30,7 @@ from pathlib import Path
 import pytest
 
 from . import chaos as chaos_mod
-from . import cleanup, diagnose, manifest, testing
+from . import cleanup, diagnose, machine, manifest, testing
 
 _BACKSTOP_EXIT = 3
 
@@ -194,6 +194,15 @@ def _session_excepthook(previous):
             return
         previous(args)
     return hook
+
+
+@pytest.hookimpl(wrapper=True, tryfirst=True)
+def pytest_runtest_protocol(item: pytest.Item, nextitem: pytest.Item | None):
+    """A topic's test shares the machine with other tests; one marked `alone` has it to itself."""
+    if _topic_of(item) is None:
+        return (yield)
+    with machine.share(alone=item.get_closest_marker("alone") is not None):
+        return (yield)
 
 
 @pytest.hookimpl(wrapper=True)

@@ -337,6 +337,7 @@ class Rendezvous:
         self._cond = _Condition(_Lock())
         self._present = 0
         self._opened = False
+        self._gave_up = False
         self.max_together = 0
         self.arrivals = 0
 
@@ -348,9 +349,14 @@ class Rendezvous:
             if self._present >= self.n:
                 self._opened = True
                 self._cond.notify_all()
-            opened = self._cond.wait_for(lambda: self._opened, timeout=self.within)
+            # Once one arrival has waited in vain, the others do not wait again: the
+            # verdict (not concurrent enough) is known, and a slow failure helps nobody.
+            opened = self._cond.wait_for(lambda: self._opened or self._gave_up, timeout=self.within)
+            if not opened:
+                self._gave_up = True
+                self._cond.notify_all()
             self._present -= 1
-            return opened
+            return self._opened
 
     @property
     def opened(self) -> bool:

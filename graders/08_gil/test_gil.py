@@ -1,0 +1,118 @@
+"""Graders for topic 08: gil.py."""
+
+import threading
+
+import pytest
+
+from conclab.parallel import ChildWork, busy, gil_enabled, idle, needs_cpus, speedup
+from conclab.testing import Overlap, Rendezvous, call, expect, no_new_threads
+
+SMALL = [0, 1, 2, 3, 10, 100, 1000, 7919, 7920]
+PRIMES_BELOW = [0, 0, 0, 1, 4, 25, 168, 999, 1000]
+
+
+# ------------------------------------------------------------------ fetch_all (I/O bound: threads)
+
+@pytest.mark.parametrize("workers", [3, 8])
+def test_fetch_all_has_workers_fetches_in_flight_and_never_more(gil, workers):
+    meeting = Rendezvous(workers)
+    in_flight = Overlap(hold=0.01)
+
+    def fetch(url):
+        with in_flight:
+            meeting.arrive()
+        return url.upper()
+
+    urls = [f"http://example.test/{i}" for i in range(24)]
+    with no_new_threads("fetch_all"):
+        result = call(gil.fetch_all, urls, fetch, workers, within=8) if workers != 8 else \
+            call(gil.fetch_all, urls, fetch, within=8)
+    expect(meeting.max_together == workers,
+           f"With workers={workers}, {workers} fetches should wait for the network at the same time; at most "
+           f"{meeting.max_together} did. Waiting is I/O: run the fetches in threads.")
+    expect(in_flight.max <= workers, f"With workers={workers}, {in_flight.max} fetches ran at once: never more than workers.")
+    expect(result == [url.upper() for url in urls], "fetch_all should return the results in the order of the urls.")
+    expect(call(gil.fetch_all, [], str.upper) == [], "fetch_all([], fetch) should return [].")
+
+
+# ------------------------------------------------------------------ count_primes (CPU bound: processes)
+
+@pytest.mark.no_chaos
+@pytest.mark.parametrize("workers", [2, 3])
+def test_count_primes_computes_right_in_worker_processes(gil, workers):
+    with ChildWork() as work:
+        result = call(gil.count_primes, [30_000] * 6, workers, within=25)
+    pids = work.pids()
+    expect(result == [3245] * 6, f"count_primes([30000] * 6) should be [3245] * 6, got {result}.")
+    small = call(gil.count_primes, SMALL, workers, within=25)
+    expect(small == PRIMES_BELOW, f"count_primes({SMALL}) should be {PRIMES_BELOW} (primes below each limit), "
+           f"got {small}.")
+    expect(call(gil.count_primes, [], workers, within=25) == [], "count_primes([]) should return [].")
+    expect(len(pids) >= 2, f"count_primes(..., workers={workers}) did its computing in {len(pids)} child "
+           "process(es). CPU-bound Python code runs one thread at a time under the GIL: compute in a "
+           "multiprocessing.Pool of `workers` processes.")
+    expect(len(work.cpu_by_pid) <= workers + 1,
+           f"count_primes(..., workers={workers}) started {len(work.cpu_by_pid)} processes: use `workers` of them.")
+
+
+@pytest.mark.no_chaos
+@pytest.mark.alone
+def test_count_primes_is_really_faster_with_two_processes(gil):
+    needs_cpus(2)
+    with ChildWork() as first:
+        call(gil.count_primes, [5_000] * 4, 2, within=25)
+    expect(first.cpu_by_pid, "count_primes(..., 2) started no worker process, so it cannot be faster with two.")
+    limits = [1_000] * 4
+    overhead = None
+    while True:  # grow the work until computing, not starting processes, takes the time
+        with ChildWork() as one:
+            call(gil.count_primes, limits, 1, within=25)
+        overhead = overhead or one.wall
+        if one.wall >= max(1.0, 8 * overhead) or limits[0] >= 2_000_000:
+            break
+        limits = [limit * 2 for limit in limits]
+    runs = {1: [], 2: []}
+
+    def timed(workers):
+        with ChildWork() as work:
+            call(gil.count_primes, limits, workers, within=25)
+        runs[workers].append(work)
+
+    measured = speedup(lambda: timed(1), lambda: timed(2), rounds=3)
+    use_serial = max(work.cpu_over_wall for work in runs[1])
+    use_parallel = max(work.cpu_over_wall for work in runs[2])
+    two = max(runs[2], key=lambda work: work.cpu_over_wall)
+    expect(len(two.pids()) >= 2, "count_primes(..., 2) did not compute in 2 worker processes.")
+    expect(measured.ratio >= 1.1 and use_parallel >= 1.05 * use_serial,
+           f"count_primes({limits[0]} x 4) took {measured.serial:.2f} s with 1 process and {measured.parallel:.2f} s "
+           f"with 2 (best of 3 each): a speed-up of {measured.ratio:.2f}, expected at least 1.1 on "
+           f"{'this free-threaded build' if not gil_enabled() else 'two cores'}. The child processes kept "
+           f"{use_serial:.2f} and {use_parallel:.2f} CPUs busy.")
+
+
+# ------------------------------------------------------------------ classify
+
+@pytest.mark.no_chaos
+def test_classify_tells_computing_from_waiting(gil):
+    expect(call(gil.classify, lambda: busy(0.3)) == "cpu", "A function that computes for 0.3 s is CPU bound: \"cpu\".")
+    expect(call(gil.classify, lambda: idle(0.3)) == "io", "A function that sleeps for 0.3 s is I/O bound: \"io\".")
+
+
+@pytest.mark.no_chaos
+def test_classify_counts_only_the_calling_threads_cpu_time(gil):
+    stop = threading.Event()
+
+    def spin():
+        while not stop.is_set():
+            busy(0.01)
+
+    spinner = threading.Thread(target=spin, name="grader:spinner", daemon=True)
+    spinner.start()
+    try:
+        verdict = call(gil.classify, lambda: idle(0.4))
+    finally:
+        stop.set()
+        spinner.join()
+    expect(verdict == "io", "A function that sleeps is \"io\", even while another thread of the process computes. "
+           "Measure the CPU time of the calling thread (time.thread_time), not of the whole process "
+           f"(time.process_time); classify said {verdict!r}.")
