@@ -46,16 +46,20 @@ def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv[:2] == ["dev", "check"]:
         return devcheck.main(argv[2:])
+    if argv[:2] == ["dev", "bench"]:
+        from . import bench
+        return bench.main(argv[2:])
     parser = argparse.ArgumentParser(prog="conclab", description="concurrency-lab: exercises in Python concurrency")
     commands = parser.add_subparsers(dest="command", required=True)
     grade = commands.add_parser("grade", help="grade the exercises (or --impl DIR) topic by topic")
     grade.add_argument("--impl", metavar="DIR", help="folder of topic folders to grade (default: exercises/)")
     grade.add_argument("--topic", metavar="NN", action="append", default=[], help="only this topic (repeatable)")
-    commands.add_parser("dev", help="`conclab dev check`: the course's own checks (solutions, stubs, mutants)")
+    commands.add_parser("dev", help="`conclab dev check`: the course's own checks (solutions, stubs, mutants, "
+                                    "variants); `conclab dev bench`: parallel speed-ups of the solutions")
     options = parser.parse_args(argv)
     if options.command == "grade":
         return _grade(options)
-    parser.error("use `conclab dev check`")
+    parser.error("use `conclab dev check` or `conclab dev bench`")
     return 2
 
 
