@@ -33,3 +33,17 @@ def test_stub_fails_its_public_tests_quickly(topic, no_process_left):
     assert run.returncode == 1, run.output[-3000:]
     assert run.failed()
     assert run.duration < STUB_SECONDS
+
+
+PROCESS_TOPICS = [t for t in TOPICS if t.processes]
+
+
+@pytest.mark.parametrize("method", ["spawn", "forkserver"])
+def test_process_topics_pass_under_every_start_method(method):
+    import multiprocessing
+
+    if method not in multiprocessing.get_all_start_methods():
+        pytest.skip(f"no {method} start method on this platform")
+    paths = [f"graders/{t.id}" for t in PROCESS_TOPICS] + [f"exercises/{t.id}" for t in PROCESS_TOPICS]
+    run = devcheck.run_pytest(paths, impl=ROOT / "solutions", args=["--start-method", method])
+    assert run.returncode == 0, run.output[-5000:]

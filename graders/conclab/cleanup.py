@@ -50,7 +50,7 @@ def inject(thread: threading.Thread, exc_type: type[BaseException] = StoppedByGr
     return done == 1
 
 
-def _infrastructure_pids() -> set[int]:
+def infrastructure_pids() -> set[int]:
     """multiprocessing's own helper processes: they end by themselves with their parent."""
     pids = set()
     tracker = getattr(sys.modules.get("multiprocessing.resource_tracker"), "_resource_tracker", None)
@@ -68,7 +68,7 @@ def descendants() -> dict[int, psutil.Process]:
         children = psutil.Process().children(recursive=True)
     except psutil.Error:
         return {}
-    skip = _infrastructure_pids()
+    skip = infrastructure_pids()
     alive = {}
     for child in children:
         try:

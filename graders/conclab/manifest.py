@@ -28,6 +28,7 @@ class Topic:
     points: int
     budget: float
     hints: tuple[str, ...]
+    processes: bool = False  # the topic starts processes: graded under every start method
 
     @property
     def number(self) -> str:
@@ -66,6 +67,7 @@ def _topic(entry: dict, where: str) -> Topic:
         points=entry["points"],
         budget=float(entry["budget"]),
         hints=tuple(entry["hints"]),
+        processes=bool(entry.get("processes", False)),
     )
 
 
