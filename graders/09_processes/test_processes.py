@@ -7,14 +7,11 @@ import psutil
 import pytest
 
 from conclab import workers
+from conclab.cleanup import process_ids, started_since
 from conclab.parallel import ChildWork
 from conclab.testing import call, expect, start
 
 pytestmark = pytest.mark.no_chaos  # child processes: forced thread switches do not apply
-
-
-def new_children(before):
-    return [p for p in psutil.Process().children(recursive=True) if p.pid not in before]
 
 
 @pytest.mark.parametrize("n, increments", [(4, 20_000), (2, 50_000), (1, 10)])
@@ -40,12 +37,12 @@ def test_run_with_timeout_returns_the_exit_code(processes):
 
 
 def test_run_with_timeout_terminates_and_reaps_a_child_that_runs_too_long(processes):
-    before = {p.pid for p in psutil.Process().children(recursive=True)}
+    before = process_ids()
     job = start(processes.run_with_timeout, workers.sleep_for, (60,), 0.5, what="run_with_timeout(sleep 60 s, timeout=0.5)")
     got = job.result(within=8)
     expect(got is None, f"run_with_timeout should return None when the child was still running; it returned {got!r}.")
     expect(job.duration < 4, f"run_with_timeout(..., timeout=0.5) took {job.duration:.1f} s.")
-    left = new_children(before)
+    left = started_since(before)
     alive = [p for p in left if p.status() != psutil.STATUS_ZOMBIE]
     expect(not alive, "run_with_timeout returned but the child process is still running: terminate() it.")
     expect(not left, "run_with_timeout terminated the child but left it as a zombie: join() it after terminate().")

@@ -79,6 +79,24 @@ def descendants() -> dict[int, psutil.Process]:
     return alive
 
 
+def process_ids() -> set[int]:
+    """The pids of every process below this one now (zombies included)."""
+    try:
+        return {p.pid for p in psutil.Process().children(recursive=True)}
+    except psutil.Error:
+        return set()
+
+
+def started_since(before: set[int]) -> list[psutil.Process]:
+    """Processes below this one that were not in `before`, zombies included, except
+    multiprocessing's own helpers (the forkserver and the resource tracker)."""
+    skip = before | infrastructure_pids()
+    try:
+        return [p for p in psutil.Process().children(recursive=True) if p.pid not in skip]
+    except psutil.Error:
+        return []
+
+
 def kill_processes(procs: list[psutil.Process], timeout: float = 2.0) -> list[psutil.Process]:
     """Kill each process and whatever it started; reap them; return those that were alive."""
     everyone = []

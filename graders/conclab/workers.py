@@ -33,3 +33,7 @@ def ignore_sigterm_and_sleep(seconds: float) -> None:
 def write_pid(path: str) -> None:
     with open(path, "w") as f:
         f.write(str(os.getpid()))
+
+
+def square(x: int) -> int:
+    return x * x
