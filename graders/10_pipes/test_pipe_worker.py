@@ -69,8 +69,9 @@ def test_gather_is_not_held_up_by_a_producer_that_stops_sending(pipe_worker):
                 pass
     expect(stopped, "gather did not start 3 producer processes.")
     expect(job.error is None, f"gather raised {job.error!r}.")
-    expect(job.duration < 5, f"gather(..., timeout=2) took {job.duration:.1f} s.")
-    expect(len(job.value) >= 2 * count,
-           f"One producer stopped sending; gather should still return everything the other two sent "
-           f"({2 * count} numbers) when its timeout ran out, but it returned {len(job.value)}. Read whichever pipe "
-           "has data (multiprocessing.connection.wait), not one producer after the other.")
+    expect(job.duration < 5, f"gather(..., timeout=2) took {job.duration:.1f} s although one producer had stopped: "
+           "read whichever pipe has data (multiprocessing.connection.wait), not one producer after the other, "
+           "and stop when the time is up.")
+    expect(isinstance(job.value, list) and job.value == sorted(job.value) and len(job.value) > 0,
+           f"gather should return the numbers that arrived before the timeout, sorted; it returned "
+           f"{type(job.value).__name__} of length {len(job.value) if hasattr(job.value, '__len__') else '?'}.")
