@@ -4,7 +4,7 @@ import threading
 
 import pytest
 
-from conclab.parallel import ChildWork, busy, gil_enabled, idle, needs_cpus, speedup
+from conclab.parallel import ChildWork, busy, gil_enabled, idle, judge_speedup, needs_cpus
 from conclab.testing import Overlap, Rendezvous, call, expect, no_new_threads
 
 SMALL = [0, 1, 2, 3, 10, 100, 1000, 7919, 7920]
@@ -62,32 +62,14 @@ def test_count_primes_is_really_faster_with_two_processes(gil):
     with ChildWork() as first:
         call(gil.count_primes, [5_000] * 4, 2, within=25)
     expect(first.cpu_by_pid, "count_primes(..., 2) started no worker process, so it cannot be faster with two.")
-    limits = [1_000] * 4
-    overhead = None
-    while True:  # grow the work until computing, not starting processes, takes the time
-        with ChildWork() as one:
-            call(gil.count_primes, limits, 1, within=25)
-        overhead = overhead or one.wall
-        if one.wall >= max(1.0, 8 * overhead) or limits[0] >= 2_000_000:
-            break
-        limits = [limit * 2 for limit in limits]
-    runs = {1: [], 2: []}
-
-    def timed(workers):
-        with ChildWork() as work:
-            call(gil.count_primes, limits, workers, within=25)
-        runs[workers].append(work)
-
-    measured = speedup(lambda: timed(1), lambda: timed(2), rounds=3)
-    use_serial = max(work.cpu_over_wall for work in runs[1])
-    use_parallel = max(work.cpu_over_wall for work in runs[2])
-    two = max(runs[2], key=lambda work: work.cpu_over_wall)
-    expect(len(two.pids()) >= 2, "count_primes(..., 2) did not compute in 2 worker processes.")
-    expect(measured.ratio >= 1.1 and use_parallel >= 1.05 * use_serial,
-           f"count_primes({limits[0]} x 4) took {measured.serial:.2f} s with 1 process and {measured.parallel:.2f} s "
-           f"with 2 (best of 3 each): a speed-up of {measured.ratio:.2f}, expected at least 1.1 on "
-           f"{'this free-threaded build' if not gil_enabled() else 'two cores'}. The child processes kept "
-           f"{use_serial:.2f} and {use_parallel:.2f} CPUs busy.")
+    verdict = judge_speedup(lambda size, workers: call(gil.count_primes, [size] * 4, workers, within=25),
+                            size=1_000, limit=2_000_000)
+    expect(verdict.workers_seen >= 2, "count_primes(..., 2) did not compute in 2 worker processes.")
+    expect(verdict.convincing(),
+           f"count_primes({verdict.size} x 4) took {verdict.times.serial:.2f} s with 1 process and "
+           f"{verdict.times.parallel:.2f} s with 2 (best of 3 each): a speed-up of {verdict.times.ratio:.2f}, expected "
+           f"at least 1.1 on {'this free-threaded build' if not gil_enabled() else 'two cores'}. The child processes "
+           f"kept {verdict.use_serial:.2f} and {verdict.use_parallel:.2f} CPUs busy.")
 
 
 # ------------------------------------------------------------------ classify

@@ -151,6 +151,46 @@ def speedup(serial: Callable[[], object], parallel: Callable[[], object], rounds
     return Speedup(best_serial, best_parallel)
 
 
+@dataclass
+class Verdict:
+    size: int
+    times: Speedup
+    use_serial: float     # CPUs the children kept busy with 1 worker (best run)
+    use_parallel: float   # ... and with 2
+    workers_seen: int     # child processes that did a share of the work with 2 workers
+
+    def convincing(self, ratio: float = 1.1) -> bool:
+        return self.workers_seen >= 2 and self.times.ratio >= ratio and self.use_parallel >= 1.05 * self.use_serial
+
+
+def judge_speedup(run: Callable[[int, int], object], size: int, limit: int, rounds: int = 3) -> Verdict:
+    """Time run(size, 1) against run(size, 2) in child processes.
+
+    First the work grows (size doubles, up to `limit`) until one worker needs at least a
+    second and eight times the time of the smallest run, so that computing, not starting
+    processes, is what gets measured; then both are run `rounds` times, interleaved, and
+    the best times count."""
+    overhead = None
+    while True:
+        with ChildWork() as one:
+            run(size, 1)
+        overhead = overhead or one.wall
+        if one.wall >= max(1.0, 8 * overhead) or size >= limit:
+            break
+        size *= 2
+    works: dict[int, list[ChildWork]] = {1: [], 2: []}
+
+    def timed(workers: int) -> None:
+        with ChildWork() as work:
+            run(size, workers)
+        works[workers].append(work)
+
+    times = speedup(lambda: timed(1), lambda: timed(2), rounds=rounds)
+    best_two = max(works[2], key=lambda work: work.cpu_over_wall)
+    return Verdict(size, times, max(w.cpu_over_wall for w in works[1]), best_two.cpu_over_wall,
+                   len(best_two.pids()))
+
+
 def gil_enabled() -> bool:
     """False only on a free-threaded build running without the GIL."""
     check = getattr(sys, "_is_gil_enabled", None)
