@@ -6,10 +6,9 @@ start method, where targets must be module-level functions.
 """
 
 import multiprocessing
-import queue
 
 from conclab import workers
-from conclab.testing import call, expect
+from conclab.testing import call, drain, expect
 
 
 def test_count_in_processes(processes):
@@ -29,8 +28,5 @@ def test_square_process(processes):
     square = processes.SquareProcess(6, results)
     square.start()
     square.join(20)
-    try:
-        got = results.get(timeout=1)
-    except queue.Empty:
-        got = None
+    got = next(iter(drain(results, 1)), None)
     expect(got == (6, 36), f"SquareProcess(6) should put (6, 36) on the results queue, got {got!r}.")

@@ -1,7 +1,6 @@
 """Graders for topic 09: processes.py."""
 
 import multiprocessing
-import queue
 
 import psutil
 import pytest
@@ -9,7 +8,7 @@ import pytest
 from conclab import workers
 from conclab.cleanup import process_ids, started_since
 from conclab.parallel import ChildWork
-from conclab.testing import call, expect, start
+from conclab.testing import call, drain, expect, start
 
 pytestmark = pytest.mark.no_chaos  # child processes: forced thread switches do not apply
 
@@ -56,12 +55,7 @@ def test_square_process_sends_its_result_from_the_child(processes):
         w.start()
     for w in workers_:  # a tuple fits in the pipe's buffer: joining first cannot block on it
         w.join(20)
-    got = []
-    try:
-        for _ in workers_:
-            got.append(results.get(timeout=1))
-    except queue.Empty:
-        pass
+    got = drain(results, len(workers_))
     expect(sorted(got) == [(3, 9), (7, 49), (11, 121)],
            f"The three SquareProcess children should put (3, 9), (7, 49) and (11, 121) on the results queue; "
            f"the queue got {sorted(got)}. An attribute set in run() stays in the child's copy of the object.")
@@ -79,10 +73,7 @@ def test_everything_works_under_the_spawn_start_method(processes):
         square = processes.SquareProcess(5, results)
         square.start()
         square.join(20)
-        try:
-            got = results.get(timeout=1)
-        except queue.Empty:
-            got = None
+        got = next(iter(drain(results, 1)), None)
     finally:
         multiprocessing.set_start_method(previous, force=True)
     expect(job.error is None and job.value == 200,

@@ -12,6 +12,7 @@
     wait_until(pred)        poll a condition of the test's own, with a bound
     lines_run_while(secs)   how many lines of student code ran in `secs` (0 when all wait)
     uses_module(mod, name)  whether the student's file imports a module
+    drain(queue, n)         up to n items from a queue, without waiting for ever
     fail(msg)               fail with a message for the student, without a traceback dump
 
 Nothing here waits without a bound, and every failure says what was expected, what
@@ -262,6 +263,20 @@ def lines_run_while(seconds: float, settle: float = 0.2) -> int:
     before = tracer.lines
     _sleep(seconds)
     return tracer.lines - before
+
+
+def drain(q: Any, count: int, timeout: float = 1.0) -> list:
+    """Up to `count` items from a (multiprocessing) queue, in order, waiting at most
+    `timeout` seconds for each; stops early at the first wait that runs out."""
+    import queue
+
+    items = []
+    try:
+        for _ in range(count):
+            items.append(q.get(timeout=timeout))
+    except queue.Empty:
+        pass
+    return items
 
 
 def uses_module(module: Any, name: str) -> bool:
