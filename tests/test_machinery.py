@@ -197,7 +197,7 @@ def test_a_lock_taken_twice_is_diagnosed(tmp_path):
     assert "deposit_all([7]) did not return within 3 s" in run.output
     assert "is waiting to acquire a lock at bank.py line" in run.output
     assert "It already holds this lock: it took `self._lock`" in run.output
-    assert run.duration < manifest.find("02").budget + 5
+    assert run.test_time < manifest.find("02").budget + 5
 
 
 def test_child_processes_import_the_topic_module_by_its_plain_name(sandbox):
@@ -265,3 +265,47 @@ def test_an_alone_test_never_shares_the_machine_with_another_test(sandbox):
     assert len(alone) == 1 and len(shared) == 6
     (a0, a1), = alone
     assert all(b1 <= a0 or b0 >= a1 for b0, b1 in shared), (alone, shared)
+
+
+def test_a_pool_left_running_is_terminated_cleanly(sandbox, no_process_left):
+    # Killing an idle pool's workers outright would leave the pool's task lock taken for
+    # ever, and Python's clean-up of the pool at exit would wait on it.
+    grader(sandbox, """
+        def test_leaves_a_pool(threads):
+            threads.leave_a_pool()
+            assert False, "fails on purpose"
+
+        def test_still_graded(threads):
+            pass
+        """, """
+        import multiprocessing
+
+        pools = []
+
+        def leave_a_pool():
+            pool = multiprocessing.Pool(2)
+            pool.map(abs, [-1, -2, -3])
+            pools.append(pool)
+        """)
+    run = sandbox.pytest("graders", "--impl", "impl")
+    assert run.returncode == 1, run.stdout + run.stderr
+    assert "1 failed, 1 passed" in run.stdout
+    assert "clean-up at exit is stuck" not in run.stderr
+
+
+def test_a_clean_up_at_exit_that_never_ends_does_not_keep_the_run_alive(sandbox, no_process_left):
+    grader(sandbox, """
+        def test_passes(threads):
+            pass
+        """, """
+        import atexit, time
+
+        atexit.register(time.sleep, 600)
+        """)
+    started = time.monotonic()
+    run = sandbox.pytest("graders", "--impl", "impl", "--junitxml", "report.xml")
+    assert time.monotonic() - started < 60
+    assert run.returncode == 0, run.stdout + run.stderr
+    assert "1 passed" in run.stdout
+    assert "clean-up at exit is stuck" in run.stderr
+    assert (sandbox.path / "report.xml").exists()

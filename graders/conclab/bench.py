@@ -16,6 +16,7 @@ from . import manifest, parallel
 # (topic, module, function, how to call it with n workers), for the CPU-bound functions.
 CASES = [
     ("08_gil", "gil", "count_primes", lambda f, n: f([150_000] * 8, n)),
+    ("12_pool", "pool_tasks", "sum_of_squares", lambda f, n: f(60_000_000, n)),
 ]
 
 

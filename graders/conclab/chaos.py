@@ -4,15 +4,17 @@ Under the GIL, CPython switches threads only every few milliseconds, so a read-m
 write like `self._balance += amount` is almost never interrupted and a missing lock goes
 unnoticed.  While chaos is on, a trace function watches the opcodes of the student's
 files (and only those) and, at random points chosen by a seeded generator, sleeps for a
-tenth of a millisecond.  (time.sleep(0) also releases the GIL, but the same thread often
-takes it straight back; a real sleep lets the other threads run, on every version.)  The same trace function counts the lines of student code that
-run, which tells a thread that really waits (no lines) from one that polls.  Another thread then runs in the middle of the student's
-statement, exactly where a real machine might switch.  Correct code stays correct: a
-switch is something every thread must already expect.
+tenth of a millisecond (time.sleep(0) also releases the GIL, but the same thread often
+takes it straight back; a real sleep lets the other threads run, on every version).
+Another thread then runs in the middle of the student's statement, exactly where a real
+machine might switch.  Correct code stays correct: a switch is something every thread
+must already expect.  The same trace function counts the lines of student code that run,
+which tells a thread that really waits (no lines) from one that polls.
 """
 
 from __future__ import annotations
 
+import os
 import random
 import sys
 import threading
@@ -57,6 +59,8 @@ class Chaos:
 
     def start(self) -> None:
         """Trace the calling thread and every thread started from now on."""
+        global _running
+        _running = self
         self.active = True
         threading.settrace(self._global)
         sys.settrace(self._global)
@@ -66,6 +70,21 @@ class Chaos:
         self.active = False
         threading.settrace(None)  # type: ignore[arg-type]
         sys.settrace(None)
+
+
+_running: Chaos | None = None
+
+
+def _not_in_child_processes() -> None:
+    """A forked child keeps the tracer of the thread that forked it: drop it there. The
+    switches are for threads of the tested process; in a worker process they would only
+    make CPU-bound student code many times slower."""
+    if _running is not None:
+        _running.stop()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_not_in_child_processes)
 
 
 def new_seed() -> int:

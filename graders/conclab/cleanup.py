@@ -97,6 +97,25 @@ def started_since(before: set[int]) -> list[psutil.Process]:
         return []
 
 
+def close_pools(timeout: float = 5.0) -> int:
+    """Terminate the process pools that are still running, the way Pool.terminate() does
+    it, before their workers are killed: a pool whose worker was killed while holding the
+    pool's task lock can never be finalized, and Python would wait for it at exit (or in
+    whichever later test happens to collect it).  Pools thrown away but not yet collected
+    are finalized first.  Returns how many pools were terminated."""
+    import gc
+    from multiprocessing import pool as mp_pool
+
+    gc.collect()
+    running = [obj for obj in gc.get_objects()
+               if isinstance(obj, mp_pool.Pool) and getattr(obj, "_state", None) == mp_pool.RUN]
+    for pool in running:
+        stopper = threading.Thread(target=pool.terminate, name="grader:pool-terminate", daemon=True)
+        stopper.start()
+        stopper.join(timeout)
+    return len(running)
+
+
 def kill_processes(procs: list[psutil.Process], timeout: float = 2.0) -> list[psutil.Process]:
     """Kill each process and whatever it started; reap them; return those that were alive."""
     everyone = []

@@ -14,6 +14,7 @@ its JUnit XML report.
 from __future__ import annotations
 
 import os
+import signal
 import shutil
 import subprocess
 import sys
@@ -99,6 +100,8 @@ class Run:
     outcomes: dict[str, str]  # test name (with parameters) -> passed / failed / skipped
     duration: float
     output: str
+    test_time: float = 0.0  # the tests' own time (set-up, call, tear-down), without start-up or waiting for
+    #                         the machine (a test marked `alone` waits until no other test runs)
 
     def failed(self) -> list[str]:
         return [name for name, outcome in self.outcomes.items() if outcome == "failed"]
@@ -126,6 +129,12 @@ def _outcomes(xml_path: Path) -> dict[str, str]:
     return outcomes
 
 
+def _test_time(xml_path: Path) -> float:
+    if not xml_path.exists():
+        return 0.0
+    return sum(float(case.get("time") or 0) for case in ET.parse(xml_path).iter("testcase"))
+
+
 def run_pytest(paths: list[str], impl: Path | str | None = None, args: list[str] = (), timeout: float = 600,
                root: Path | None = None) -> Run:
     """Run pytest on `paths` (relative to the course root) in a child process."""
@@ -139,14 +148,39 @@ def run_pytest(paths: list[str], impl: Path | str | None = None, args: list[str]
         env = {k: v for k, v in os.environ.items() if not k.startswith("PYTEST_")}
         env["CONCLAB_ROOT"] = str(root)
         started = time.monotonic()
+        returncode, output = _run_in_own_group(command, root, env, timeout)
+        return Run(returncode, _outcomes(xml_path), time.monotonic() - started, output, _test_time(xml_path))
+
+
+def _run_in_own_group(command: list[str], cwd: Path, env: dict[str, str], timeout: float) -> tuple[int, str]:
+    """Run a command in a process group of its own, with its output in files (a process it
+    leaves behind cannot hold a pipe open and keep us waiting); once it has ended, or its
+    time is up, kill whatever is left of the group."""
+    with tempfile.TemporaryFile("w+", encoding="utf-8", errors="replace") as out:
+        proc = subprocess.Popen(command, cwd=cwd, env=env, stdout=out, stderr=subprocess.STDOUT,
+                                stdin=subprocess.DEVNULL, start_new_session=os.name == "posix")
         try:
-            proc = subprocess.run(command, cwd=root, env=env, capture_output=True, text=True, timeout=timeout,
-                                  stdin=subprocess.DEVNULL)
-            returncode, output = proc.returncode, proc.stdout + proc.stderr
-        except subprocess.TimeoutExpired as exc:
+            returncode = proc.wait(timeout)
+        except subprocess.TimeoutExpired:
             returncode = -1
-            output = f"pytest did not finish within {timeout} s\n{exc.stdout or ''}"
-        return Run(returncode, _outcomes(xml_path), time.monotonic() - started, output)
+        finally:
+            _kill_group(proc)
+        out.seek(0)
+        output = out.read()
+    if returncode == -1:
+        output = f"pytest did not finish within {timeout} s\n{output}"
+    return returncode, output
+
+
+def _kill_group(proc: subprocess.Popen) -> None:
+    if os.name == "posix":
+        try:
+            os.killpg(proc.pid, signal.SIGKILL)
+        except (ProcessLookupError, PermissionError):
+            pass
+    elif proc.poll() is None:
+        proc.kill()
+    proc.wait()
 
 
 def test_name_matches(outcome_name: str, wanted: str) -> bool:

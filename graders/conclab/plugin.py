@@ -16,6 +16,7 @@
 
 from __future__ import annotations
 
+import atexit
 import faulthandler
 import importlib
 import multiprocessing
@@ -273,6 +274,8 @@ def pytest_runtest_teardown(item: pytest.Item) -> None:
         for thread in cleanup.busy(still):
             cleanup.inject(thread)
     procs = [p for pid, p in cleanup.descendants().items() if pid not in children_before]
+    if procs and cleanup.close_pools():
+        procs = [p for pid, p in cleanup.descendants().items() if pid not in children_before]
     if procs:
         cleanup.kill_processes(procs)
 
@@ -399,6 +402,42 @@ def pytest_timeout_cancel_timer(item: pytest.Item) -> bool:
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     if _state is not None:
         _state.exitstatus = int(exitstatus)
+
+
+#: How long Python's own clean-up at exit may take before the run ends without it.
+EXIT_GRACE = 10.0
+
+
+def _arm_exit_watchdog(status: int) -> None:
+    """Python's clean-up at exit can wait for ever on what student code left behind: a
+    process pool's finalizer, for one, takes the pool's task lock, and a worker that was
+    killed while holding it never gives it back.  A daemon thread keeps running during
+    that clean-up; if the process is still there after EXIT_GRACE seconds, it ends it with
+    the run's status (the reports are written by then)."""
+
+    def end() -> None:
+        os.write(2, b"conclab: Python's clean-up at exit is stuck on something the tested code left behind "
+                    b"(for example a process pool that was never closed); ending the run without it.\n")
+        cleanup.kill_processes(list(cleanup.descendants().values()))
+        cleanup.hard_exit(status)
+
+    timer = threading.Timer(EXIT_GRACE, end)
+    timer.name, timer.daemon = testing._HELPER_PREFIX + "exit", True
+    timer.start()
+
+
+@pytest.hookimpl(tryfirst=True, specname="pytest_unconfigure")
+def pytest_unconfigure_arm_watchdog(config: pytest.Config) -> None:
+    """Once student code has run here, arm the exit watchdog before any plugin's clean-up
+    (pytest's own collects garbage, which can finalize what student code left behind).
+    An xdist worker stays alive until the whole run ends, so there it is armed only when
+    Python really exits."""
+    if _state is None or not (_state.modules or _state.import_errors):
+        return
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        atexit.register(_arm_exit_watchdog, _state.exitstatus)  # runs before earlier-registered clean-ups
+    else:
+        _arm_exit_watchdog(_state.exitstatus)
 
 
 @pytest.hookimpl(trylast=True)

@@ -13,6 +13,7 @@
     lines_run_while(secs)   how many lines of student code ran in `secs` (0 when all wait)
     uses_module(mod, name)  whether the student's file imports a module
     drain(queue, n)         up to n items from a queue, without waiting for ever
+    no_pool_left(what)      fail if a block leaves a process pool (or any child process) running
     fail(msg)               fail with a message for the student, without a traceback dump
 
 Nothing here waits without a bound, and every failure says what was expected, what
@@ -277,6 +278,31 @@ def drain(q: Any, count: int, timeout: float = 1.0) -> list:
     except queue.Empty:
         pass
     return items
+
+
+@contextmanager
+def no_pool_left(what):
+    """Fail if the block leaves a pool running: worker processes still there afterwards,
+    or a Pool object thrown away while still running (Python warns "unclosed running
+    multiprocessing pool" when it collects one)."""
+    import gc
+    import warnings
+
+    from .cleanup import process_ids, started_since
+
+    before = process_ids()
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", ResourceWarning)
+        yield
+        gc.collect()
+    unclosed = [w for w in caught if "unclosed running multiprocessing pool" in str(w.message)]
+    expect(not unclosed, f"{what} returned without closing its pool: the Pool was thrown away while still running "
+           "(Python warned \"unclosed running multiprocessing pool\"). Use `with multiprocessing.Pool(...) as pool:`, "
+           "which stops the workers at the end of the block.")
+    left = started_since(before)
+    expect(not left, f"{what} returned while {len(left)} worker process(es) of its pool were still there. Use "
+           "`with multiprocessing.Pool(...) as pool:` (or pool.close() and pool.join()), so that no process outlives "
+           "the call.")
 
 
 def uses_module(module: Any, name: str) -> bool:

@@ -37,3 +37,45 @@ def write_pid(path: str) -> None:
 
 def square(x: int) -> int:
     return x * x
+
+
+def stamp(value: object, seconds: float = 0.0, error: str = "", wait_for: str = "", touch: str = "") -> tuple:
+    """A task that says when and where it ran: waits until the file `wait_for` exists
+    (at most 5 s), sleeps `seconds`, creates the file `touch`, then returns
+    (value, pid, start, end) on the time.perf_counter clock, or raises ValueError(error)."""
+    start = time.perf_counter()
+    deadline = start + 5.0
+    while wait_for and not os.path.exists(wait_for) and time.perf_counter() < deadline:
+        time.sleep(0.005)
+    time.sleep(seconds)
+    if touch:
+        open(touch, "w").close()
+    if error:
+        raise ValueError(error)
+    return value, os.getpid(), start, time.perf_counter()
+
+
+def stamp_one(args: tuple) -> tuple:
+    """stamp(*args), for map-like functions that pass one item."""
+    return stamp(*args)
+
+
+class ProgressFile:
+    """A picklable on_progress(done, total) callback that appends "pid done total time"
+    to a file from whichever process calls it, so the caller of a pool function can see
+    calls made in worker processes too."""
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+
+    def __call__(self, done: int, total: int) -> None:
+        with open(self.path, "a") as f:
+            f.write(f"{os.getpid()} {done} {total} {time.perf_counter()!r}\n")
+
+    def calls(self) -> list[tuple[int, int, int, float]]:
+        """Every call so far, as (pid, done, total, time)."""
+        if not os.path.exists(self.path):
+            return []
+        with open(self.path) as f:
+            rows = [line.split() for line in f if line.strip()]
+        return [(int(pid), int(done), int(total), float(when)) for pid, done, total, when in rows]

@@ -1,0 +1,36 @@
+"""Public tests for topic 12. Run them with:  pytest exercises/12_pool
+
+The hidden graders also time sum_of_squares with one and two processes, check that
+apply_all's tasks really run at the same time and that its first exception reaches the
+caller, and check when and in which process on_progress is called.
+"""
+
+import pytest
+
+from conclab import workers
+from conclab.parallel import ChildWork
+from conclab.testing import call, expect, no_pool_left
+
+pytestmark = pytest.mark.no_chaos  # the work runs in worker processes: forced thread switches do not apply
+
+
+def test_sum_of_squares(pool_tasks):
+    with no_pool_left("sum_of_squares(1000000)"), ChildWork() as work:
+        result = call(pool_tasks.sum_of_squares, 1_000_000, within=10)
+    expect(result == 333_332_833_333_500_000, f"sum_of_squares(1000000) should be 333332833333500000, got {result}.")
+    expect(work.pids(), "sum_of_squares computed everything in the calling process: use a pool of worker processes.")
+
+
+def test_apply_all(pool_tasks):
+    with no_pool_left("apply_all(square, [(1,), (2,), (3,)])"):
+        result = call(pool_tasks.apply_all, workers.square, [(1,), (2,), (3,)], within=10)
+    expect(result == [1, 4, 9], f"apply_all(square, [(1,), (2,), (3,)]) should return [1, 4, 9], got {result}.")
+
+
+def test_map_with_progress(pool_tasks):
+    seen = []
+    with no_pool_left("map_with_progress(square, [1, 2, 3])"):
+        result = call(pool_tasks.map_with_progress, workers.square, [1, 2, 3], 2,
+                      lambda done, total: seen.append((done, total)), within=10)
+    expect(result == [1, 4, 9], f"map_with_progress(square, [1, 2, 3]) should return [1, 4, 9], got {result}.")
+    expect(seen == [(1, 3), (2, 3), (3, 3)], f"on_progress should be called with (1, 3), (2, 3), (3, 3); got {seen}.")
