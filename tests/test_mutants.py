@@ -16,7 +16,7 @@ MUTANTS = devcheck.load_mutants(ROOT)
 def test_mutant_is_caught(mutant, tmp_path, no_process_left):
     ok, why, run = devcheck.check_mutant(mutant, tmp_path)
     assert ok, f"{mutant.bug}: {why}\n{run.output[-4000:]}"
-    budget = mutant.topic.budget * max(1, len(mutant.catches)) + 10
+    budget = devcheck.mutant_budget(mutant)
     assert run.test_time < budget, f"caught, but only after {run.test_time:.1f} s"
 
 

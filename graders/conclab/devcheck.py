@@ -211,16 +211,56 @@ def check_mutant(mutant: Mutant, workdir: Path, args: list[str] = ()) -> tuple[b
     return True, f"{len(run.failed())} grader(s) failed", run
 
 
-def check_variant(variant: Mutant, workdir: Path) -> tuple[bool, str, Run]:
+def check_variant(variant: Mutant, workdir: Path, args: list[str] = ()) -> tuple[bool, str, Run]:
     """Run the topic's graders and public tests on a variant: it must pass them all."""
     try:
         impl = make_mutant(variant, workdir)
     except ValueError as exc:
         return False, str(exc), Run(-1, {}, 0.0, str(exc))
-    run = run_pytest([f"graders/{variant.topic.id}", f"exercises/{variant.topic.id}"], impl=impl)
+    run = run_pytest([f"graders/{variant.topic.id}", f"exercises/{variant.topic.id}"], impl=impl, args=args)
     if run.returncode != 0:
         return False, f"failed: {', '.join(run.failed()) or f'pytest exited with {run.returncode}'}", run
     return True, f"{len(run.passed())} passed", run
+
+
+def mutant_budget(mutant: Mutant) -> float:
+    """How long the graders may take to catch a mutant: the topic's budget for each grader
+    it names (each may run out of time), and some start-up."""
+    return mutant.topic.budget * max(1, len(mutant.catches)) + 10
+
+
+def _check_once(topics: list[manifest.Topic], kinds: list[str], args: list[str]) -> int:
+    """One round of checks; prints a line per check and returns how many failed."""
+    failures = 0
+    label = f" ({' '.join(args)})" if args else ""
+    if "solutions" in kinds:
+        paths = [f"graders/{t.id}" for t in topics] + [f"exercises/{t.id}" for t in topics]
+        run = run_pytest(paths, impl=manifest.course_root() / "solutions", args=args)
+        ok = run.returncode == 0
+        failures += not ok
+        print(f"{'ok  ' if ok else 'FAIL'} solutions pass{label}   {run.duration:6.1f} s  "
+              f"{len(run.passed())} passed, {len(run.failed())} failed", flush=True)
+        if not ok:
+            print(run.output[-3000:])
+    if "stubs" in kinds:
+        for topic in topics:
+            run = run_pytest([f"graders/{topic.id}"], args=args)
+            ok = run.returncode == 1 and not run.passed()
+            failures += not ok
+            print(f"{'ok  ' if ok else 'FAIL'} stub {topic.id:<22} {run.duration:6.1f} s  "
+                  f"{len(run.failed())} failed, {len(run.passed())} passed{label}", flush=True)
+    for kind, load, check in (("mutant", load_mutants, check_mutant), ("variant", load_variants, check_variant)):
+        if kind + "s" not in kinds:
+            continue
+        for entry in (e for e in load() if e.topic in topics):
+            with tempfile.TemporaryDirectory(prefix=f"conclab-{kind}-") as tmp:
+                ok, why, run = check(entry, Path(tmp), args)
+            if ok and kind == "mutant" and run.test_time >= mutant_budget(entry):
+                ok, why = False, f"caught, but only after {run.test_time:.1f} s (budget {mutant_budget(entry):g} s)"
+            failures += not ok
+            print(f"{'ok  ' if ok else 'FAIL'} {kind} {entry.id:<{57 - len(kind)}} {run.duration:6.1f} s  {why}{label}",
+                  flush=True)
+    return failures
 
 
 def main(argv: list[str]) -> int:
@@ -232,7 +272,11 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--topic", action="append", default=[], help="only these topics (repeatable)")
     parser.add_argument("--load", action="store_true", help="keep one CPU busy with another process meanwhile")
     parser.add_argument("--only", choices=("solutions", "stubs", "mutants", "variants"), action="append", default=[])
+    parser.add_argument("--start-method", choices=("fork", "forkserver", "spawn"), action="append", default=[],
+                        help="run every check under this multiprocessing start method (repeatable: each in turn)")
     options = parser.parse_args(argv)
+    if options.runs < 1:
+        parser.error("--runs must be at least 1")
     try:
         topics = [manifest.find(t) for t in options.topic] or list(manifest.topics())
     except manifest.ManifestError as exc:
@@ -244,32 +288,8 @@ def main(argv: list[str]) -> int:
     failures = 0
     try:
         for _ in range(options.runs):
-            if "solutions" in kinds:
-                paths = [f"graders/{t.id}" for t in topics] + [f"exercises/{t.id}" for t in topics]
-                run = run_pytest(paths, impl=manifest.course_root() / "solutions")
-                ok = run.returncode == 0
-                failures += not ok
-                print(f"{'ok  ' if ok else 'FAIL'} solutions pass   {run.duration:6.1f} s  "
-                      f"{len(run.passed())} passed, {len(run.failed())} failed", flush=True)
-                if not ok:
-                    print(run.output[-3000:])
-            if "stubs" in kinds:
-                for topic in topics:
-                    run = run_pytest([f"graders/{topic.id}"])
-                    ok = run.returncode == 1 and not run.passed()
-                    failures += not ok
-                    print(f"{'ok  ' if ok else 'FAIL'} stub {topic.id:<22} {run.duration:6.1f} s  "
-                          f"{len(run.failed())} failed, {len(run.passed())} passed", flush=True)
-            for kind, load, check in (("mutant", load_mutants, check_mutant),
-                                      ("variant", load_variants, check_variant)):
-                if kind + "s" not in kinds:
-                    continue
-                for entry in (e for e in load() if e.topic in topics):
-                    with tempfile.TemporaryDirectory(prefix=f"conclab-{kind}-") as tmp:
-                        ok, why, run = check(entry, Path(tmp))
-                    failures += not ok
-                    print(f"{'ok  ' if ok else 'FAIL'} {kind} {entry.id:<{57 - len(kind)}} {run.duration:6.1f} s  {why}",
-                          flush=True)
+            for method in options.start_method or [None]:
+                failures += _check_once(topics, kinds, ["--start-method", method] if method else [])
     finally:
         if hog is not None:
             hog.kill()
