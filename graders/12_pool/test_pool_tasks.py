@@ -60,7 +60,7 @@ def test_sum_of_squares_is_really_faster_with_two_processes(pool_tasks):
     expect(verdict.workers_seen >= 2, "sum_of_squares(..., processes=2) did not compute in 2 worker processes.")
     expect(verdict.convincing(),
            f"sum_of_squares({verdict.size}) took {verdict.times.serial:.2f} s with 1 process and "
-           f"{verdict.times.parallel:.2f} s with 2 (best of 3 each): a speed-up of {verdict.times.ratio:.2f}, expected "
+           f"{verdict.times.parallel:.2f} s with 2 (best of {verdict.rounds} each): a speed-up of {verdict.times.ratio:.2f}, expected "
            f"at least 1.1 on {'this free-threaded build' if not gil_enabled() else 'two cores'}. The worker "
            f"processes kept {verdict.use_serial:.2f} and {verdict.use_parallel:.2f} CPUs busy.")
 
