@@ -6,7 +6,7 @@ import psutil
 import pytest
 
 from conclab import workers
-from conclab.cleanup import process_ids, started_since
+from conclab.cleanup import process_ids, started_since, unjoined_children
 from conclab.parallel import ChildWork
 from conclab.testing import call, expect, start
 
@@ -14,13 +14,14 @@ pytestmark = pytest.mark.no_chaos  # child processes: forced thread switches do 
 
 
 def test_pipe_map_uses_one_child_and_returns_after_it_exited(pipe_worker):
-    before = process_ids()
+    before, unjoined_before = process_ids(), unjoined_children()
     with ChildWork() as work:
         result = call(pipe_worker.pipe_map, workers.square, range(200), within=4,
                       what="pipe_map(square, range(200))")
     expect(result == [x * x for x in range(200)], f"pipe_map(square, range(200)) returned {result[:5]}...")
     expect(len(work.cpu_by_pid) <= 1, f"pipe_map should start ONE child process; {len(work.cpu_by_pid)} were seen.")
-    expect(not started_since(before), "pipe_map returned before its child process had exited and been joined.")
+    expect(not started_since(before) and not unjoined_children() - unjoined_before,
+           "pipe_map returned before its child process had exited and been joined.")
 
 
 def test_pipe_map_of_nothing(pipe_worker):

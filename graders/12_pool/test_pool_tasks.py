@@ -4,7 +4,7 @@ import os
 
 import pytest
 
-from conclab.parallel import ChildWork, gil_enabled, judge_speedup, needs_cpus
+from conclab.parallel import ChildWork, expect_speedup
 from conclab.testing import call, expect, fail, no_pool_left
 from conclab.workers import ProgressFile, stamp, stamp_one
 
@@ -32,37 +32,26 @@ def test_sum_of_squares_is_right_and_computed_in_worker_processes(pool_tasks, pr
             result = call(pool_tasks.sum_of_squares, n, processes, within=10)
         expect(result == squares_below(n), f"sum_of_squares({n}, processes={processes}) should be "
                f"{squares_below(n)} (0*0 + 1*1 + ... + {max(n - 1, 0)}*{max(n - 1, 0)}), got {result}.")
-    n = 4_000_000
+    n = 16_000_000  # enough computing that a worker's start-up (an interpreter, under spawn) is a small share
     with ChildWork() as work:
         result = call(pool_tasks.sum_of_squares, n, processes, within=20)
     expect(result == squares_below(n), f"sum_of_squares({n}, processes={processes}) should be {squares_below(n)}, "
            f"got {result}.")
-    computing = work.pids()
+    computing = work.pids(share=0.25)
     expect(computing, f"sum_of_squares({n}, processes={processes}) did all the computing in the calling process. "
            "Cut range(n) into chunks and compute them with pool.map in a multiprocessing.Pool.")
     expect(len(computing) >= min(processes, 2),
            f"sum_of_squares({n}, processes={processes}) computed in {len(computing)} worker process(es); "
            f"with processes={processes}, at least {min(processes, 2)} should share the work. Make more chunks than "
            "processes, so that every worker gets some.")
-    expect(len(work.cpu_by_pid) <= processes + 1,
+    expect(len(work.cpu_by_pid) <= processes,
            f"sum_of_squares(..., processes={processes}) started {len(work.cpu_by_pid)} processes: use `processes`.")
 
 
 @pytest.mark.alone
 def test_sum_of_squares_is_really_faster_with_two_processes(pool_tasks):
-    needs_cpus(2)
-    with ChildWork() as first:
-        call(pool_tasks.sum_of_squares, 1_000_000, 2, within=20)
-    expect(first.pids(), "sum_of_squares(..., processes=2) computed in no worker process, so it cannot be faster "
-           "with two.")
-    verdict = judge_speedup(lambda size, workers: call(pool_tasks.sum_of_squares, size, workers, within=30),
-                            size=1_000_000, limit=256_000_000)
-    expect(verdict.workers_seen >= 2, "sum_of_squares(..., processes=2) did not compute in 2 worker processes.")
-    expect(verdict.convincing(),
-           f"sum_of_squares({verdict.size}) took {verdict.times.serial:.2f} s with 1 process and "
-           f"{verdict.times.parallel:.2f} s with 2 (best of {verdict.rounds} each): a speed-up of {verdict.times.ratio:.2f}, expected "
-           f"at least 1.1 on {'this free-threaded build' if not gil_enabled() else 'two cores'}. The worker "
-           f"processes kept {verdict.use_serial:.2f} and {verdict.use_parallel:.2f} CPUs busy.")
+    expect_speedup(lambda size, n: call(pool_tasks.sum_of_squares, size, n, within=30),
+                   size=1_000_000, limit=256_000_000, what=lambda size: f"sum_of_squares({size})")
 
 
 # ------------------------------------------------------------------ apply_all

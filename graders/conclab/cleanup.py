@@ -87,6 +87,17 @@ def process_ids() -> set[int]:
         return set()
 
 
+def unjoined_children() -> set[int]:
+    """PIDs of the multiprocessing.Process objects started here and not joined yet.
+
+    Under fork a child that is never joined stays a zombie, which started_since() sees;
+    under forkserver and spawn the forkserver (or nobody) reaps it, and only
+    multiprocessing's own list of children (left by join()) still tells."""
+    from multiprocessing import process
+
+    return {child.pid for child in list(process._children) if child.pid is not None}
+
+
 def started_since(before: set[int]) -> list[psutil.Process]:
     """Processes below this one that were not in `before`, zombies included, except
     multiprocessing's own helpers (the forkserver and the resource tracker)."""

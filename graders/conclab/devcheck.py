@@ -153,12 +153,16 @@ def run_pytest(paths: list[str], impl: Path | str | None = None, args: list[str]
 
 
 def _run_in_own_group(command: list[str], cwd: Path, env: dict[str, str], timeout: float) -> tuple[int, str]:
-    """Run a command in a process group of its own, with its output in files (a process it
+    """Run a command in a process group of its own, with its output in a file (a process it
     leaves behind cannot hold a pipe open and keep us waiting); once it has ended, or its
     time is up, kill whatever is left of the group."""
     with tempfile.TemporaryFile("w+", encoding="utf-8", errors="replace") as out:
+        # A process group, not a session: Linux shares the CPUs fairly between sessions
+        # (autogroup), so a run in a session of its own would get one CPU's worth against
+        # a busy session beside it, and no speed-up could show.
+        group = {"preexec_fn": os.setpgrp} if os.name == "posix" else {}
         proc = subprocess.Popen(command, cwd=cwd, env=env, stdout=out, stderr=subprocess.STDOUT,
-                                stdin=subprocess.DEVNULL, start_new_session=os.name == "posix")
+                                stdin=subprocess.DEVNULL, **group)
         try:
             returncode = proc.wait(timeout)
         except subprocess.TimeoutExpired:
@@ -282,6 +286,8 @@ def main(argv: list[str]) -> int:
     except manifest.ManifestError as exc:
         parser.error(str(exc))
     kinds = options.only or ["solutions", "stubs", "mutants", "variants"]
+    if hasattr(signal, "SIGTERM"):  # a plain `kill` still ends the pytest runs and the CPU hog
+        signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(128 + signum))
     hog = None
     if options.load:
         hog = subprocess.Popen([sys.executable, "-c", "while True: pass"])

@@ -6,6 +6,8 @@
                              work.pids (child processes that used CPU), work.cpu (their
                              CPU seconds) and work.wall
     speedup(serial, par)     best-of-N times of two callables, run interleaved
+    judge_speedup(run, ...)  the evidence that run(size, 2) is faster than run(size, 1)
+    expect_speedup(run, ...) the same, as a grader check with a message for the student
 
 A speed-up measured once is noise: another program may take the other core for a
 moment.  So the graders look at three things, each robust on its own: several child
@@ -202,6 +204,29 @@ def judge_speedup(run: Callable[[int, int], object], size: int, limit: int, roun
         if done >= rounds and verdict().convincing():
             break
     return verdict()
+
+
+def expect_speedup(run: Callable[[int, int], object], size: int, limit: int, what: Callable[[int], str]) -> Verdict:
+    """The speed-up check of every CPU-bound topic: run(size, workers) must compute in
+    worker processes and be clearly faster with two of them than with one (see
+    judge_speedup).  what(size) names the call for the student, e.g. "count_primes([N] * 4)".
+    Skipped, saying why, with fewer than two usable CPUs."""
+    from .testing import expect
+
+    needs_cpus(2)
+    with ChildWork() as first:
+        run(size, 2)
+    expect(first.pids(), f"{what(size)} with 2 workers computed in no worker process, so it cannot be faster "
+           "with two.")
+    verdict = judge_speedup(run, size, limit)
+    expect(verdict.workers_seen >= 2, f"{what(verdict.size)} with 2 workers did not compute in 2 worker processes.")
+    on = "this free-threaded build" if not gil_enabled() else "two cores"
+    expect(verdict.convincing(),
+           f"{what(verdict.size)} took {verdict.times.serial:.2f} s with 1 worker process and "
+           f"{verdict.times.parallel:.2f} s with 2 (best of {verdict.rounds} runs each): a speed-up of "
+           f"{verdict.times.ratio:.2f}, expected at least 1.1 on {on}. The worker processes kept "
+           f"{verdict.use_serial:.2f} and {verdict.use_parallel:.2f} CPUs busy.")
+    return verdict
 
 
 def gil_enabled() -> bool:

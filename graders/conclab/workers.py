@@ -79,3 +79,8 @@ class ProgressFile:
         with open(self.path) as f:
             rows = [line.split() for line in f if line.strip()]
         return [(int(pid), int(done), int(total), float(when)) for pid, done, total, when in rows]
+
+
+def burn(n: int) -> int:
+    """CPU-bound work of size n: sum(i * i for i in range(n)), in plain Python."""
+    return sum(i * i for i in range(n))

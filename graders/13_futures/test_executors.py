@@ -1,0 +1,229 @@
+"""Graders for topic 13: executors.py."""
+
+import concurrent.futures
+import threading
+import time
+
+import pytest
+
+from conclab import workers
+from conclab.parallel import ChildWork, expect_speedup
+from conclab.testing import EventLog, Overlap, Rendezvous, call, expect, fail, no_new_threads, no_pool_left, wait_until
+
+TIMEOUTS = (TimeoutError, concurrent.futures.TimeoutError)  # the same class from Python 3.11 on
+
+
+# ------------------------------------------------------------------ fetch_all
+
+def test_fetch_all_maps_every_url_to_its_result_or_its_exception(executors):
+    errors = {f"http://example.test/{i}": KeyError(f"no page {i}") for i in (1, 4)}
+
+    def fetch(url):
+        if url in errors:
+            raise errors[url]
+        return url.upper()
+
+    urls = [f"http://example.test/{i}" for i in range(6)]
+    with no_new_threads("fetch_all"):
+        try:
+            result = call(executors.fetch_all, urls, fetch, within=5, what="fetch_all(6 urls, fetch)")
+        except KeyError as error:
+            fail(f"fetch_all let the exception of one fetch escape ({error!r}). Map that url to its exception "
+                 "(future.exception()) and go on with the others.")
+    expected = {url: errors.get(url, url.upper()) for url in urls}
+    expect(isinstance(result, dict) and set(result) == set(urls), f"fetch_all should return a dict with every url "
+           f"as a key; got {result!r}.")
+    wrong = [url for url in urls if result[url] is not expected[url] and result[url] != expected[url]]
+    expect(not wrong, f"fetch_all gave wrong values for {wrong}: a url maps to fetch(url), or to the very exception "
+           f"fetch raised for it. Got {[result[url] for url in wrong]!r}.")
+    expect(call(executors.fetch_all, [], fetch) == {}, "fetch_all([], fetch) should return {}.")
+
+
+@pytest.mark.parametrize("max_workers", [3, 8])
+def test_fetch_all_has_max_workers_fetches_in_flight_and_never_more(executors, max_workers):
+    meeting = Rendezvous(max_workers)
+    in_flight = Overlap(hold=0.01)
+
+    def fetch(url):
+        with in_flight:
+            meeting.arrive()
+        return len(url)
+
+    urls = [f"http://example.test/{'x' * i}" for i in range(24)]
+    args = (urls, fetch, max_workers) if max_workers != 8 else (urls, fetch)
+    with no_new_threads("fetch_all"):
+        result = call(executors.fetch_all, *args, within=8, what=f"fetch_all(24 urls, fetch, max_workers={max_workers})")
+    expect(meeting.max_together == max_workers,
+           f"With max_workers={max_workers}, {max_workers} fetches should wait at the same time; at most "
+           f"{meeting.max_together} did. Submit every fetch to a ThreadPoolExecutor(max_workers=max_workers) before "
+           "waiting for any.")
+    expect(in_flight.max <= max_workers, f"With max_workers={max_workers}, {in_flight.max} fetches ran at once.")
+    expect(result == {url: len(url) for url in urls}, "fetch_all should map each url to fetch(url).")
+
+
+# ------------------------------------------------------------------ first_success
+
+class Gate:
+    """Functions for first_success that wait until the grader opens the gate, and a log
+    of which of them started (and finished)."""
+
+    def __init__(self):
+        self.open = threading.Event()
+        self.log = EventLog()
+
+    def blocked(self, name, value=None):
+        def func():
+            self.log.add("started", name)
+            self.open.wait(10)
+            self.log.add("finished", name)
+            return value
+        func.__name__ = name
+        return func
+
+    def started(self):
+        return [name for kind, name in self.log.events if kind == "started"]
+
+    def release(self, what):
+        self.open.set()
+        wait_until(lambda: len([e for e in self.log.events if e[0] == "finished"]) == len(self.started()),
+                   within=5, what=f"the functions of {what} to finish")
+
+
+def test_first_success_returns_the_first_to_succeed_without_waiting_for_the_others(executors):
+    gate = Gate()
+
+    def fails_at_once():
+        raise ValueError("this one fails")
+
+    def succeeds_soon():
+        time.sleep(0.05)
+        return "soon"
+
+    funcs = [gate.blocked("slow", "slow"), fails_at_once, succeeds_soon]
+    what = "first_success([slow, fails_at_once, succeeds_soon])"
+    try:
+        result = call(executors.first_success, funcs, within=3,
+                      what=f"{what}, where `slow` only returns once first_success has returned,")
+    finally:
+        gate.release(what)
+    expect(result == "soon", f"{what} should return 'soon', the result of the first function to succeed (the order "
+           f"in which they finish, not the order of the list); got {result!r}.")
+    wait_until(lambda: not [t for t in threading.enumerate() if t.name.startswith("ThreadPoolExecutor")],
+               within=5, what="the executor's threads to end after the functions finished")
+
+
+def test_first_success_cancels_the_functions_that_have_not_started(executors):
+    gate = Gate()
+    winner_may_return = threading.Event()
+
+    def wins():
+        winner_may_return.wait(5)  # until the other worker is busy, so exactly two have started
+        return "won"
+
+    def holds_a_worker():
+        winner_may_return.set()
+        return gate.blocked("busy")()
+
+    funcs = [wins, holds_a_worker] + [gate.blocked(f"queued {i}") for i in range(6)]
+    what = "first_success([wins, busy, queued 0, ..., queued 5], max_workers=2)"
+    try:
+        result = call(executors.first_success, funcs, 2, within=3,
+                      what=f"{what}, where busy and the queued functions only return once first_success has returned,")
+        expect(result == "won", f"{what} should return 'won', got {result!r}.")
+    finally:
+        gate.release(what)
+    time.sleep(0.2)  # a queued function that was not cancelled would start now
+    queued = [name for name in gate.started() if name.startswith("queued")]
+    expect(len(queued) <= 1, f"After {what} returned, {len(queued)} of the queued functions still ran ({queued}). "
+           "Cancel the futures that have not started (future.cancel(), or executor.shutdown(cancel_futures=True)) "
+           "before returning; at most the one a worker took right away may start.")
+
+
+def test_first_success_gives_up_after_the_timeout(executors):
+    gate = Gate()
+    funcs = [gate.blocked(f"waits {i}") for i in range(3)]
+    what = "first_success(3 functions that never succeed in time, timeout=0.3)"
+    started = time.monotonic()
+    try:
+        try:
+            result = call(executors.first_success, funcs, 4, 0.3, within=3, what=what)
+        except TIMEOUTS:
+            waited = time.monotonic() - started
+        else:
+            fail(f"{what} returned {result!r}; it should raise TimeoutError once 0.3 s have passed without a success.")
+    finally:
+        gate.release(what)
+    expect(waited < 2.5, f"{what} raised TimeoutError only after {waited:.1f} s.")
+
+
+def test_first_success_reraises_the_last_failure_when_all_fail(executors):
+    first_failed = threading.Event()
+
+    def fails_first():
+        first_failed.set()
+        raise ValueError("failed first")
+
+    def fails_last():
+        first_failed.wait(5)
+        time.sleep(0.05)
+        raise ValueError("failed last")
+
+    what = "first_success([fails_last, fails_first])"
+    try:
+        result = call(executors.first_success, [fails_last, fails_first], within=5, what=what)
+    except ValueError as error:
+        raised = str(error)
+    else:
+        fail(f"{what} returned {result!r}, but every function failed: raise the last failure.")
+    expect(raised == "failed last", f"{what} raised ValueError({raised!r}); when every function fails, the last "
+           "failure (in the order they finish) should reach the caller: ValueError('failed last').")
+
+
+# ------------------------------------------------------------------ parallel_map
+
+@pytest.mark.no_chaos
+@pytest.mark.parametrize("max_workers", [1, 2, 3])
+def test_parallel_map_computes_in_order_in_worker_processes(executors, max_workers):
+    items = [1_000_000 + i for i in range(12)]  # enough computing that a worker's start-up is a small share
+    what = f"parallel_map(burn, 12 items, max_workers={max_workers})"
+    with no_pool_left(what), ChildWork() as work:
+        result = call(executors.parallel_map, workers.burn, items, max_workers, within=25, what=what)
+    expect(result == [workers.burn(n) for n in items], f"{what} should return burn(item) for each item, in order.")
+    computing = work.pids(share=0.25)
+    expect(computing, f"{what} computed nothing in worker processes. Threads take turns on the GIL: use a "
+           "ProcessPoolExecutor.")
+    expect(len(computing) >= min(max_workers, 2), f"{what} computed in {len(computing)} worker process(es); at least "
+           f"{min(max_workers, 2)} should share the work.")
+    expect(len(work.cpu_by_pid) <= max_workers, f"{what} started {len(work.cpu_by_pid)} processes: use "
+           "max_workers of them.")
+    expect(call(executors.parallel_map, workers.burn, [], max_workers, within=25) == [],
+           "parallel_map(func, []) should return [].")
+
+
+@pytest.mark.no_chaos
+def test_parallel_map_sends_many_small_items_in_chunks(executors):
+    items = list(range(20_000))
+    reference_started = time.perf_counter()
+    with concurrent.futures.ProcessPoolExecutor(2) as executor:  # one item per message
+        list(executor.map(workers.square, items))
+    one_by_one = time.perf_counter() - reference_started
+    best = float("inf")
+    for _ in range(2):
+        started = time.perf_counter()
+        with ChildWork() as work:
+            result = call(executors.parallel_map, workers.square, items, 2, within=30,
+                          what="parallel_map(square, 20000 small items)")
+        best = min(best, time.perf_counter() - started)
+    expect(result == [i * i for i in items], "parallel_map(square, range(20000)) gave wrong results.")
+    expect(work.cpu_by_pid, "parallel_map(square, 20000 small items) used no worker process: use a "
+           "ProcessPoolExecutor.")
+    expect(best * 3 < one_by_one, f"parallel_map(square, 20000 small items) took {best:.2f} s; sending the items one "
+           f"by one took {one_by_one:.2f} s here. A message to a worker costs far more than squaring a number: pass a "
+           "chunksize to executor.map (for example _chunksize(len(items), max_workers)).")
+
+
+@pytest.mark.no_chaos
+@pytest.mark.alone
+def test_parallel_map_is_really_faster_with_two_processes(executors):
+    expect_speedup(lambda size, n: call(executors.parallel_map, workers.burn, [size] * 8, n, within=30),
+                   size=100_000, limit=32_000_000, what=lambda size: f"parallel_map(burn, [{size}] * 8)")
