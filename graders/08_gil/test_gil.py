@@ -5,7 +5,7 @@ import threading
 import pytest
 
 from conclab.parallel import ChildWork, busy, expect_speedup, idle
-from conclab.testing import Overlap, Rendezvous, call, expect, no_new_threads
+from conclab.testing import InFlight, call, expect, no_new_threads
 
 SMALL = [0, 1, 2, 3, 10, 100, 1000, 7919, 7920]
 PRIMES_BELOW = [0, 0, 0, 1, 4, 25, 168, 999, 1000]
@@ -15,22 +15,12 @@ PRIMES_BELOW = [0, 0, 0, 1, 4, 25, 168, 999, 1000]
 
 @pytest.mark.parametrize("workers", [3, 8])
 def test_fetch_all_has_workers_fetches_in_flight_and_never_more(gil, workers):
-    meeting = Rendezvous(workers)
-    in_flight = Overlap(hold=0.01)
-
-    def fetch(url):
-        with in_flight:
-            meeting.arrive()
-        return url.upper()
-
+    fetch = InFlight(workers, str.upper)
     urls = [f"http://example.test/{i}" for i in range(24)]
+    args = (urls, fetch, workers) if workers != 8 else (urls, fetch)  # 8 is the default
     with no_new_threads("fetch_all"):
-        result = call(gil.fetch_all, urls, fetch, workers, within=8) if workers != 8 else \
-            call(gil.fetch_all, urls, fetch, within=8)
-    expect(meeting.max_together == workers,
-           f"With workers={workers}, {workers} fetches should wait for the network at the same time; at most "
-           f"{meeting.max_together} did. Waiting is I/O: run the fetches in threads.")
-    expect(in_flight.max <= workers, f"With workers={workers}, {in_flight.max} fetches ran at once: never more than workers.")
+        result = call(gil.fetch_all, *args, within=8)
+    fetch.check(f"workers={workers}", "Waiting is I/O: run the fetches in threads.")
     expect(result == [url.upper() for url in urls], "fetch_all should return the results in the order of the urls.")
     expect(call(gil.fetch_all, [], str.upper) == [], "fetch_all([], fetch) should return [].")
 

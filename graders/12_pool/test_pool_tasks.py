@@ -107,16 +107,22 @@ def test_map_with_progress_returns_results_in_order_and_leaves_no_pool(pool_task
                "map_with_progress(func, []) should return [].")
 
 
+def map_with_progress_file(pool_tasks, items, path, what):
+    """Run map_with_progress(stamp_one, items, 2, on_progress) with a ProgressFile; return
+    the stamps and the on_progress calls (pid, done, total, time)."""
+    progress = ProgressFile(str(path))
+    with no_pool_left(what):
+        stamps = call(pool_tasks.map_with_progress, stamp_one, items, 2, progress, within=15, what=what)
+    expect(isinstance(stamps, list) and [s[0] for s in stamps] == list(range(len(items))),
+           f"{what} should return the {len(items)} results in the order of the items, whatever order they finish in.")
+    return stamps, progress.calls()
+
+
 def test_progress_is_reported_in_the_parent_one_by_one_as_results_arrive(pool_tasks, tmp_path):
     # Results that arrive over about a second: the first ones early, the last ones late.
     items = [(i, seconds) for i, seconds in enumerate([0.0, 0.0, 0.1, 0.1, 1.0, 1.0])]
-    progress = ProgressFile(str(tmp_path / "progress"))
     what = "map_with_progress(func, 6 items, processes=2, on_progress)"
-    with no_pool_left(what):
-        stamps = call(pool_tasks.map_with_progress, stamp_one, items, 2, progress, within=15, what=what)
-    expect(isinstance(stamps, list) and [s[0] for s in stamps] == list(range(6)),
-           f"{what} should return the 6 results in the order of the items.")
-    calls = progress.calls()
+    stamps, calls = map_with_progress_file(pool_tasks, items, tmp_path / "progress", what)
     elsewhere = sorted({pid for pid, *_ in calls if pid != os.getpid()})
     expect(not elsewhere, f"on_progress was called in process(es) {elsewhere}, not in the parent ({os.getpid()}). "
            "A worker only computes func(item); the parent counts the results as they come back and calls "
@@ -135,12 +141,8 @@ def test_progress_is_reported_in_the_parent_one_by_one_as_results_arrive(pool_ta
     # Results that finish out of order: item 0 waits until item 1 is done.
     flag = str(tmp_path / "item-1-done")
     items = [(0, 0.0, "", flag), (1, 0.05, "", "", flag), (2, 0.0), (3, 0.0)]
-    progress = ProgressFile(str(tmp_path / "progress-2"))
     what = "map_with_progress(func, 4 items, processes=2, on_progress) where item 1 finishes before item 0"
-    with no_pool_left(what):
-        stamps = call(pool_tasks.map_with_progress, stamp_one, items, 2, progress, within=15, what=what)
-    expect(isinstance(stamps, list) and [s[0] for s in stamps] == list(range(4)),
-           f"{what} should return the results in the order of the items, whatever order they finish in.")
-    seen = [(done, total) for _, done, total, _ in progress.calls()]
+    _, calls = map_with_progress_file(pool_tasks, items, tmp_path / "progress-2", what)
+    seen = [(done, total) for _, done, total, _ in calls]
     expect(seen == [(k, 4) for k in range(1, 5)], f"{what} called on_progress with {seen}; expected (1, 4), (2, 4), "
            "(3, 4), (4, 4). `done` is how many results have arrived so far, not the position of the item.")

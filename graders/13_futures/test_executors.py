@@ -8,7 +8,7 @@ import pytest
 
 from conclab import workers
 from conclab.parallel import ChildWork, expect_speedup
-from conclab.testing import EventLog, Overlap, Rendezvous, call, expect, fail, no_new_threads, no_pool_left, wait_until
+from conclab.testing import EventLog, InFlight, call, expect, fail, no_new_threads, no_pool_left, wait_until
 
 TIMEOUTS = (TimeoutError, concurrent.futures.TimeoutError)  # the same class from Python 3.11 on
 
@@ -41,23 +41,13 @@ def test_fetch_all_maps_every_url_to_its_result_or_its_exception(executors):
 
 @pytest.mark.parametrize("max_workers", [3, 8])
 def test_fetch_all_has_max_workers_fetches_in_flight_and_never_more(executors, max_workers):
-    meeting = Rendezvous(max_workers)
-    in_flight = Overlap(hold=0.01)
-
-    def fetch(url):
-        with in_flight:
-            meeting.arrive()
-        return len(url)
-
+    fetch = InFlight(max_workers, len)
     urls = [f"http://example.test/{'x' * i}" for i in range(24)]
-    args = (urls, fetch, max_workers) if max_workers != 8 else (urls, fetch)
+    args = (urls, fetch, max_workers) if max_workers != 8 else (urls, fetch)  # 8 is the default
     with no_new_threads("fetch_all"):
         result = call(executors.fetch_all, *args, within=8, what=f"fetch_all(24 urls, fetch, max_workers={max_workers})")
-    expect(meeting.max_together == max_workers,
-           f"With max_workers={max_workers}, {max_workers} fetches should wait at the same time; at most "
-           f"{meeting.max_together} did. Submit every fetch to a ThreadPoolExecutor(max_workers=max_workers) before "
-           "waiting for any.")
-    expect(in_flight.max <= max_workers, f"With max_workers={max_workers}, {in_flight.max} fetches ran at once.")
+    fetch.check(f"max_workers={max_workers}", "Submit every fetch to a ThreadPoolExecutor(max_workers=max_workers) "
+                "before waiting for any.")
     expect(result == {url: len(url) for url in urls}, "fetch_all should map each url to fetch(url).")
 
 

@@ -8,6 +8,7 @@
     EventLog                a thread-safe record of what happened, in order
     Overlap                 how many threads were inside a block at once
     Rendezvous(n)           a meeting point that only opens when n threads are there together
+    InFlight(n)             a fake fetch(url) that proves n calls waited at once, and never more
     no_new_threads(what)    fail if a block leaves a thread of its own running
     wait_until(pred)        poll a condition of the test's own, with a bound
     lines_run_while(secs)   how many lines of student code ran in `secs` (0 when all wait)
@@ -402,6 +403,31 @@ class Rendezvous:
     @property
     def opened(self) -> bool:
         return self._opened
+
+
+class InFlight:
+    """A fetch(url) for I/O-bound graders: each call waits, like a download, at a
+    Rendezvous of n, inside an Overlap, and returns result(url).  check() then fails
+    unless exactly n calls were ever in flight at once."""
+
+    def __init__(self, n: int, result: Callable[[str], Any] = len) -> None:
+        self.n = n
+        self.result = result
+        self.meeting = Rendezvous(n)
+        self.overlap = Overlap(hold=0.01)
+
+    def __call__(self, url: str) -> Any:
+        with self.overlap:
+            self.meeting.arrive()
+        return self.result(url)
+
+    def check(self, setting: str, hint: str) -> None:
+        """setting names the limit for the student ("workers=3"); hint says how to reach it."""
+        expect(self.meeting.max_together == self.n,
+               f"With {setting}, {self.n} fetches should wait for the network at the same time; at most "
+               f"{self.meeting.max_together} did. {hint}")
+        expect(self.overlap.max <= self.n, f"With {setting}, {self.overlap.max} fetches ran at once: never more "
+               f"than {self.n}.")
 
 
 def _live_threads() -> dict[int | None, threading.Thread]:
