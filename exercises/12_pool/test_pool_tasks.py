@@ -15,10 +15,11 @@ pytestmark = pytest.mark.no_chaos  # the work runs in worker processes: forced t
 
 
 def test_sum_of_squares(pool_tasks):
-    with no_pool_left("sum_of_squares(1000000)"), ChildWork() as work:
-        result = call(pool_tasks.sum_of_squares, 1_000_000, within=10)
-    expect(result == 333_332_833_333_500_000, f"sum_of_squares(1000000) should be 333332833333500000, got {result}.")
-    expect(work.pids(), "sum_of_squares computed everything in the calling process: use a pool of worker processes.")
+    with no_pool_left("sum_of_squares(4000000)"), ChildWork() as work:
+        result = call(pool_tasks.sum_of_squares, 4_000_000, within=10)
+    expect(result == 21_333_325_333_334_000_000, f"sum_of_squares(4000000) should be 21333325333334000000, "
+           f"got {result}.")
+    expect(work.cpu_by_pid, "sum_of_squares started no worker process: use a pool of worker processes.")
 
 
 def test_apply_all(pool_tasks):
