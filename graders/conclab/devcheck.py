@@ -110,11 +110,15 @@ class Run:
         return [name for name, outcome in self.outcomes.items() if outcome == "passed"]
 
 
-def _outcomes(xml_path: Path) -> dict[str, str]:
+def _read_report(xml_path: Path) -> tuple[dict[str, str], float]:
+    """From a JUnit report: each test's outcome (test name, with parameters -> passed /
+    failed / skipped), and the tests' own time added up."""
     outcomes: dict[str, str] = {}
     if not xml_path.exists():
-        return outcomes
+        return outcomes, 0.0
+    seconds = 0.0
     for case in ET.parse(xml_path).iter("testcase"):
+        seconds += float(case.get("time") or 0)
         classname = case.get("classname", "")
         name = f"{classname.rsplit('.', 1)[-1]}::{case.get('name')}" if classname else case.get("name", "")
         if case.find("failure") is not None or case.find("error") is not None:
@@ -126,13 +130,7 @@ def _outcomes(xml_path: Path) -> dict[str, str]:
         # A teardown error is reported as a second entry: failed wins.
         if outcomes.get(name) != "failed":
             outcomes[name] = outcome
-    return outcomes
-
-
-def _test_time(xml_path: Path) -> float:
-    if not xml_path.exists():
-        return 0.0
-    return sum(float(case.get("time") or 0) for case in ET.parse(xml_path).iter("testcase"))
+    return outcomes, seconds
 
 
 def run_pytest(paths: list[str], impl: Path | str | None = None, args: list[str] = (), timeout: float = 600,
@@ -149,7 +147,9 @@ def run_pytest(paths: list[str], impl: Path | str | None = None, args: list[str]
         env["CONCLAB_ROOT"] = str(root)
         started = time.monotonic()
         returncode, output = _run_in_own_group(command, root, env, timeout)
-        return Run(returncode, _outcomes(xml_path), time.monotonic() - started, output, _test_time(xml_path))
+        duration = time.monotonic() - started
+        outcomes, test_time = _read_report(xml_path)
+        return Run(returncode, outcomes, duration, output, test_time)
 
 
 def _run_in_own_group(command: list[str], cwd: Path, env: dict[str, str], timeout: float) -> tuple[int, str]:

@@ -30,6 +30,7 @@ import psutil
 import pytest
 
 from . import cleanup
+from .testing import expect
 
 try:
     import resource
@@ -211,8 +212,6 @@ def expect_speedup(run: Callable[[int, int], object], size: int, limit: int, wha
     worker processes and be clearly faster with two of them than with one (see
     judge_speedup).  what(size) names the call for the student, e.g. "count_primes([N] * 4)".
     Skipped, saying why, with fewer than two usable CPUs."""
-    from .testing import expect
-
     needs_cpus(2)
     with ChildWork() as first:
         run(size, 2)

@@ -273,9 +273,12 @@ def pytest_runtest_teardown(item: pytest.Item) -> None:
     if still:
         for thread in cleanup.busy(still):
             cleanup.inject(thread)
-    procs = [p for pid, p in cleanup.descendants().items() if pid not in children_before]
-    if procs and cleanup.close_pools():
-        procs = [p for pid, p in cleanup.descendants().items() if pid not in children_before]
+    def new_children() -> list:
+        return [p for pid, p in cleanup.descendants().items() if pid not in children_before]
+
+    procs = new_children()
+    if procs and cleanup.close_pools():  # a pool whose workers are killed can never be finalized
+        procs = new_children()
     if procs:
         cleanup.kill_processes(procs)
 
@@ -350,9 +353,7 @@ def pytest_timeout_set_timer(item: pytest.Item, settings) -> bool:
     def backstop() -> None:
         message = (f"\nconclab: {item.nodeid} is still running {grace:g} s after its time budget of {budget:g} s "
                    f"ran out and cannot be stopped; ending the run.\n{diagnose.all_threads_report()}\n")
-        os.write(terminal, message.encode("utf-8", "replace"))
-        cleanup.kill_processes(list(cleanup.descendants().values()))
-        cleanup.hard_exit(_BACKSTOP_EXIT)
+        _abandon_run(terminal, message, _BACKSTOP_EXIT)
 
     grace = max(10.0, budget)
     stop = threading.Timer(budget + grace, backstop)
@@ -377,6 +378,14 @@ def pytest_timeout_set_timer(item: pytest.Item, settings) -> bool:
 
 
 _cancel_key = pytest.StashKey[object]()
+
+
+def _abandon_run(fd: int, message: str, status: int) -> None:
+    """Say why on `fd`, kill every child process, and leave now, without waiting for
+    whatever cannot be stopped."""
+    os.write(fd, message.encode("utf-8", "replace"))
+    cleanup.kill_processes(list(cleanup.descendants().values()))
+    cleanup.hard_exit(status)
 
 
 def _terminal_fd(config: pytest.Config) -> int:
@@ -415,13 +424,9 @@ def _arm_exit_watchdog(status: int) -> None:
     that clean-up; if the process is still there after EXIT_GRACE seconds, it ends it with
     the run's status (the reports are written by then)."""
 
-    def end() -> None:
-        os.write(2, b"conclab: Python's clean-up at exit is stuck on something the tested code left behind "
-                    b"(for example a process pool that was never closed); ending the run without it.\n")
-        cleanup.kill_processes(list(cleanup.descendants().values()))
-        cleanup.hard_exit(status)
-
-    timer = threading.Timer(EXIT_GRACE, end)
+    message = ("conclab: Python's clean-up at exit is stuck on something the tested code left behind "
+               "(for example a process pool that was never closed); ending the run without it.\n")
+    timer = threading.Timer(EXIT_GRACE, _abandon_run, (2, message, status))
     timer.name, timer.daemon = testing._HELPER_PREFIX + "exit", True
     timer.start()
 

@@ -25,8 +25,10 @@ when this module is imported, before any student module, so student code that pa
 
 from __future__ import annotations
 
+import gc
 import sys
 import threading
+import warnings
 from collections.abc import Callable, Iterable
 from contextlib import contextmanager
 from time import monotonic as _now
@@ -35,7 +37,7 @@ from typing import Any, NoReturn
 
 import pytest
 
-from . import diagnose
+from . import cleanup, diagnose
 
 _Thread = threading.Thread
 _Condition = threading.Condition
@@ -286,12 +288,7 @@ def no_pool_left(what):
     """Fail if the block leaves a pool running: worker processes still there afterwards,
     or a Pool object thrown away while still running (Python warns "unclosed running
     multiprocessing pool" when it collects one)."""
-    import gc
-    import warnings
-
-    from .cleanup import process_ids, started_since
-
-    before = process_ids()
+    before = cleanup.process_ids()
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", ResourceWarning)
         yield
@@ -300,7 +297,7 @@ def no_pool_left(what):
     expect(not unclosed, f"{what} returned without closing its pool: the Pool was thrown away while still running "
            "(Python warned \"unclosed running multiprocessing pool\"). Use `with multiprocessing.Pool(...) as pool:`, "
            "which stops the workers at the end of the block.")
-    left = started_since(before)
+    left = cleanup.started_since(before)
     expect(not left, f"{what} returned while {len(left)} worker process(es) of its pool were still there. Use "
            "`with multiprocessing.Pool(...) as pool:` (or pool.close() and pool.join()), so that no process outlives "
            "the call.")
