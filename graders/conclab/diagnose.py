@@ -36,6 +36,8 @@ _WAITING_IN = {
     ("connection.py", "_recv"): "waiting to receive from a pipe",
     ("connection.py", "recv_bytes"): "waiting to receive from a pipe",
     ("connection.py", "wait"): "waiting for a pipe to have data",
+    ("connection.py", "accept"): "waiting for a client to connect (accept)",
+    ("socket.py", "accept"): "waiting for a client to connect (accept)",
     ("popen_fork.py", "wait"): "waiting for a child process to exit (join)",
     ("popen_fork.py", "poll"): "waiting for a child process to exit (join)",
     ("pool.py", "get"): "waiting for a pool result",

@@ -1,0 +1,37 @@
+"""Public tests for topic 14. Run them with:  pytest exercises/14_message_passing
+
+The hidden graders also run several clients at once, in processes of their own (a slow
+client must not hold up the others; concurrent puts must all arrive), send malformed
+requests, connect with a wrong authkey or none, and hang up in the middle of requests.
+"""
+
+from conclab.messaging import ServerProgram, server_thread
+from conclab.testing import call, expect, fail
+
+
+def test_put_and_get_through_a_server_thread(kvstore):
+    with server_thread(kvstore) as server:  # KVServer(("127.0.0.1", 0), authkey).start(), close() at the end
+        with call(kvstore.KVClient, server.address, server.test_authkey, within=5) as kv:
+            call(kv.put, "colour", "blue", within=5)
+            got = call(kv.get, "colour", within=5)
+            expect(got == "blue", f"After put('colour', 'blue'), get('colour') gave {got!r}.")
+
+
+def test_a_missing_key_raises_keyerror(kvstore):
+    with server_thread(kvstore) as server:
+        with call(kvstore.KVClient, server.address, server.test_authkey, within=5) as kv:
+            try:
+                got = call(kv.get, "never stored", within=5)
+            except KeyError:
+                return
+            fail(f"get('never stored') returned {got!r}; it should raise KeyError.")
+
+
+def test_the_server_program_serves_and_stops(kvstore, tmp_path):
+    with ServerProgram(kvstore, tmp_path) as server:  # python kvstore.py serve --port ... --authkey-file ...
+        with call(kvstore.KVClient, server.address, server.authkey, within=5) as kv:
+            call(kv.put, "answer", 42, within=5)
+            expect(call(kv.get, "answer", within=5) == 42, "get('answer') should give 42 after put('answer', 42).")
+            call(kv.stop, within=5)
+        expect(server.wait_for_exit(10) == 0, "After stop(), the server program should end with exit status 0 "
+               "within a few seconds." + server.output())

@@ -1,0 +1,266 @@
+"""Graders for topic 14: kvstore.py.
+
+Most tests start the student's server as a program of its own (`python kvstore.py serve
+...`, see conclab.messaging.ServerProgram) and talk to it from the test and from client
+processes; the lost-update test runs it in a thread here, where forced thread switches
+reach its code.
+"""
+
+import socket
+import struct
+import time
+from multiprocessing import AuthenticationError
+from multiprocessing.connection import Client
+
+import pytest
+
+from conclab.messaging import (ClientProcesses, ServerProgram, new_authkey, port_is_free, put_and_get, put_range,
+                               request_and_vanish, server_thread)
+from conclab.testing import call, expect, fail, no_new_threads, run_threads, start
+
+MALFORMED = ["hello", 42, (), ("get",), ("get", "k", "extra"), ("put", "k"), ("frobnicate", "k"),
+             ("put", ["a list is no key"], 1)]
+
+
+@pytest.fixture
+def server(kvstore, tmp_path):
+    with ServerProgram(kvstore, tmp_path) as program:
+        yield program
+
+
+def connect(kvstore, address, authkey, what="KVClient(address, authkey)"):
+    return call(kvstore.KVClient, address, authkey, within=5, what=what)
+
+
+def is_error(reply):
+    return isinstance(reply, tuple) and len(reply) == 2 and reply[0] == "error" and isinstance(reply[1], str)
+
+
+def raises(exc_type, fn, *args, what):
+    """Call fn(*args) with a bound and return what it raised; fail if it raised nothing."""
+    try:
+        value = call(fn, *args, within=5, what=what)
+    except exc_type as error:
+        return error
+    fail(f"{what} returned {value!r}; it should raise {exc_type.__name__}.")
+
+
+# ------------------------------------------------------------------ the protocol
+
+def test_the_server_program_stores_gets_and_deletes_values(kvstore, server):
+    with connect(kvstore, server.address, server.authkey) as kv:
+        call(kv.put, "colour", "blue", within=5)
+        expect(call(kv.get, "colour", within=5) == "blue", "After put('colour', 'blue'), get('colour') should give "
+               "'blue'.")
+        call(kv.put, "colour", "green", within=5)
+        expect(call(kv.get, "colour", within=5) == "green", "put('colour', 'green') should replace 'blue'.")
+        value = {"tags": [1, 2], "none": None}
+        call(kv.put, ("point", 3), value, within=5)
+        got = call(kv.get, ("point", 3), within=5)
+        expect(got == value, f"put(('point', 3), {value!r}) then get(('point', 3)) gave {got!r}: keys and values can "
+               "be any picklable Python objects (keys must be hashable).")
+        call(kv.put, "nothing", None, within=5)
+        expect(call(kv.get, "nothing", within=5) is None, "A key whose value is None should give None.")
+        with connect(kvstore, server.address, server.authkey, "a second KVClient") as other:
+            got = call(other.get, "colour", within=5)
+            expect(got == "green", f"A second client should see what the first one stored: get('colour') gave "
+                   f"{got!r}, expected 'green'. There is one store, in the server, shared by every client.")
+        call(kv.delete, "colour", within=5)
+        raises(KeyError, kv.get, "colour", what="get('colour') after delete('colour')")
+        raises(KeyError, kv.get, "never stored", what="get('never stored')")
+    server.expect_running("after a client closed its connection")
+
+
+def test_replies_follow_the_protocol(server):
+    conn = server.connect()
+    for request, expected in [(("put", "k", 41), ("ok", None)), (("get", "k"), ("ok", 41)),
+                              (("put", "k", 42), ("ok", None)), (("get", "k"), ("ok", 42)),
+                              (("delete", "k"), ("ok", None))]:
+        reply = server.ask(conn, request)
+        expect(reply == expected, f"The reply to {request!r} should be {expected!r}; got {reply!r}.")
+    reply = server.ask(conn, ("get", "k"))
+    expect(is_error(reply), f"The reply to ('get', 'k') for a key that is not there should be ('error', message) "
+           f"with a message saying so; got {reply!r}.")
+    conn.close()
+
+
+def test_a_malformed_request_gets_an_error_reply_and_the_connection_stays_usable(kvstore, server):
+    conn = server.connect()
+    for request in MALFORMED:
+        reply = server.ask(conn, request)
+        expect(is_error(reply), f"The reply to the malformed request {request!r} should be ('error', message); got "
+               f"{reply!r}.")
+    conn.send_bytes(b"these bytes are not a pickle")
+    reply = server.reply(conn, "b'these bytes are not a pickle' (bytes that are not a pickle)")
+    expect(is_error(reply), f"The reply to bytes that are not a pickle should be ('error', message); got {reply!r}. "
+           "conn.recv() raises when it cannot unpickle a message: catch that, reply, and go on.")
+    reply = server.ask(conn, ("put", "k", 1))
+    expect(reply == ("ok", None), f"After the malformed requests, ('put', 'k', 1) on the same connection should get "
+           f"('ok', None); got {reply!r}.")
+    conn.close()
+    with connect(kvstore, server.address, server.authkey) as kv:
+        error = raises(RuntimeError, kv.put, ["a list is no key"], 1, what="KVClient.put(['a list is no key'], 1)")
+        expect(str(error), "The RuntimeError for an error reply should carry the server's message.")
+        expect(call(kv.get, "k", within=5) == 1, "After an error reply, the KVClient should still work.")
+
+
+# ------------------------------------------------------------------ many clients at once
+
+def test_a_slow_client_does_not_block_the_others(kvstore, server):
+    idle = connect(kvstore, server.address, server.authkey, "KVClient(address, authkey), a client that then idles")
+    call(idle.put, "idle", 1, within=5)
+    half = server.connect()  # and one that stops in the middle of a request
+    raw = socket.socket(fileno=half.fileno())
+    raw.sendall(struct.pack("!i", 1000) + b"only the first bytes")
+    raw.detach()
+    job = start(kvstore.KVClient, server.address, server.authkey, what="KVClient(address, authkey)")
+    if not job.wait(5):
+        fail("While two clients were connected and waiting (one idle, one in the middle of a request), a third client "
+             "could not even connect within 5 s: the server serves one client at a time. Give each client a thread "
+             "of its own (threading.Thread(target=..., args=(conn,)).start()) and go straight back to accept().")
+    with job.result() as third:
+        call(third.put, "third", 3, within=5)
+        expect(call(third.get, "idle", within=5) == 1, "The third client should see the idle client's value.")
+    calls = [(put_and_get, (server.address, server.authkey, f"p{i}-", 30)) for i in range(3)]
+    with ClientProcesses(calls, "client") as clients:
+        clients.results(within=30)
+    call(idle.close, within=5)
+    half.close()
+
+
+def test_concurrent_puts_from_client_processes_lose_nothing(server):
+    calls = [(put_range, (server.address, server.authkey, f"c{i}-", 100)) for i in range(4)]
+    with ClientProcesses(calls, "client") as clients:
+        clients.results(within=40)
+    conn = server.connect()
+    lost = [f"c{i}-{j}" for i in range(4) for j in range(100) if server.ask(conn, ("get", f"c{i}-{j}")) != ("ok", j)]
+    expect(not lost, f"4 client processes put 100 keys each at the same time; {len(lost)} of the 400 were lost "
+           f"(for example {lost[:3]}).")
+
+
+def test_concurrent_puts_into_a_server_thread_lose_nothing(kvstore):
+    with server_thread(kvstore) as server:
+        def client(i):
+            with kvstore.KVClient(server.address, server.test_authkey) as kv:
+                for j in range(60):
+                    kv.put(f"t{i}-{j}", j)
+
+        run_threads(4, client, within=30, what="a client putting 60 keys")
+        with connect(kvstore, server.address, server.test_authkey) as kv:
+            lost = [f"t{i}-{j}" for i in range(4) for j in range(60) if call(_get_or_none, kv, f"t{i}-{j}") != j]
+    expect(not lost, f"4 clients put 60 keys each at the same time; {len(lost)} of the 240 were lost (for example "
+           f"{lost[:3]}). Each client has a thread in the server, and the threads share the store: a put that "
+           "reads the store, changes a copy and writes it back can undo a put that happened in between. Make every "
+           "change to the store under one lock.")
+
+
+def _get_or_none(kv, key):
+    try:
+        return kv.get(key)
+    except KeyError:
+        return None
+
+
+# ------------------------------------------------------------------ authentication
+
+def _intrude(address):
+    """A client that does not know the key: it sends a put anyway and reads whatever comes."""
+    conn = Client(address)
+    try:
+        conn.send(("put", "intruder", "was here"))
+        if conn.poll(3):
+            conn.recv()
+    except Exception:  # noqa: BLE001 - a refused intruder sees errors of every kind
+        pass
+    finally:
+        conn.close()
+
+
+def test_a_wrong_authkey_is_refused_and_the_others_keep_working(server):
+    calls = [(put_and_get, (server.address, server.authkey, "good-", 150))]
+    with ClientProcesses(calls, "client with the right key") as clients:
+        for attempt in range(3):
+            job = start(Client, server.address, authkey=b"not the key", what="Client(address, authkey=b'not the key')")
+            if not job.wait(5):
+                fail("A client with a wrong authkey was neither refused nor served within 5 s: it waited for the "
+                     "server's challenge. A Listener created with authkey=authkey sends every client a challenge "
+                     "that only the right key answers, and accept() refuses the others.")
+            if not isinstance(job.error, AuthenticationError):
+                server.wait_for_exit(1.0)  # a connection reset may mean the server program is ending
+            server.expect_running("while a client with the right key was working and another, with a wrong authkey, "
+                                  "tried to connect")
+            expect(isinstance(job.error, AuthenticationError), "A client with a wrong authkey should be refused: its "
+                   "Client(...) should raise multiprocessing.AuthenticationError; "
+                   + (f"it raised {type(job.error).__name__}: {job.error}." if job.error else "it was let in."))
+        clients.results(within=30)
+    start(_intrude, server.address, what="a client without any authkey").wait(5)
+    server.expect_running("after a client without any authkey tried to connect")
+    conn = server.connect()
+    reply = server.ask(conn, ("get", "intruder"))
+    expect(is_error(reply), f"A client without any authkey managed to store a value (('get', 'intruder') gave "
+           f"{reply!r}). Requests are pickles, and unpickling runs code: never read a request from a client that "
+           "has not proved it knows the key.")
+    conn.close()
+
+
+# ------------------------------------------------------------------ clients that go away
+
+def test_a_client_that_disconnects_does_not_hurt_the_server(kvstore, server):
+    socket.create_connection(server.address, timeout=5).close()
+    time.sleep(0.3)
+    server.expect_running("after a client connected and left during the handshake (before proving it knows the key)")
+
+    conn = server.connect()
+    raw = socket.socket(fileno=conn.fileno())
+    raw.sendall(struct.pack("!i", 1000) + b"only the first bytes")
+    raw.detach()
+    conn.close()
+    time.sleep(0.3)
+    server.expect_running("after a client left in the middle of sending a request")
+
+    calls = [(request_and_vanish, (server.address, server.authkey, ("put", "vanished", 1))) for _ in range(3)]
+    with ClientProcesses(calls, "client that hangs up before the reply") as clients:
+        clients.results(within=30)
+    time.sleep(0.3)
+    server.expect_running("after clients hung up before reading the reply to their request")
+
+    with connect(kvstore, server.address, server.authkey, "KVClient(address, authkey), after those clients") as kv:
+        call(kv.put, "after", "fine", within=5)
+        expect(call(kv.get, "after", within=5) == "fine", "After clients disconnected, a new client should be served "
+               "as usual.")
+
+
+# ------------------------------------------------------------------ stopping
+
+def test_stop_ends_the_server_program_and_releases_the_port(kvstore, server):
+    with connect(kvstore, server.address, server.authkey) as kv:
+        still_connected = server.connect()  # a client that is still there when the server stops
+        result = call(kv.stop, within=5, what="KVClient.stop()")
+    expect(result is None, f"stop() should return None; got {result!r}.")
+    status = server.wait_for_exit(10)
+    expect(status is not None, "After a client sent ('stop',), the server program was still running 10 s later. "
+           "serve_forever() should return once it has answered the stop request: accept() only returns for a "
+           "connection, so wake it up (for example by connecting to the server yourself), and do not wait for "
+           "clients that are still connected." + server.output())
+    expect(status == 0, f"After ('stop',) the server program should end with exit status 0; it ended with {status}."
+           + server.output())
+    expect(port_is_free(server.port), f"The server program has ended, but port {server.port} is still taken.")
+    still_connected.close()
+
+
+def test_start_serves_in_the_background_and_close_releases_the_port(kvstore):
+    authkey = new_authkey()
+    with no_new_threads("KVServer(...).start(), a client, then close(),"):
+        kv_server = call(kvstore.KVServer, ("127.0.0.1", 0), authkey, within=5,
+                         what="KVServer(('127.0.0.1', 0), authkey)")
+        address = kv_server.address
+        expect(isinstance(address, tuple) and len(address) == 2 and address[1] != 0,
+               f"server.address should be the address the server listens on, with its real port (the system picks "
+               f"one for port 0); got {address!r}. The Listener's .address has it.")
+        call(kv_server.start, within=3, what="server.start()")
+        with connect(kvstore, address, authkey) as kv:
+            call(kv.put, "k", "v", within=5)
+            expect(call(kv.get, "k", within=5) == "v", "A server started with start() should serve clients.")
+        call(kv_server.close, within=10, what="server.close()")
+    expect(port_is_free(address[1]), f"After close(), port {address[1]} was still taken: close the Listener, so "
+           "that another server can listen there.")
