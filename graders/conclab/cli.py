@@ -9,37 +9,97 @@ from pathlib import Path
 from . import devcheck, manifest
 
 
+def _console(stream=None):
+    from rich.console import Console
+
+    return Console(file=stream or sys.stdout, highlight=False, soft_wrap=False)
+
+
+def _topics(names: list[str]) -> list[manifest.Topic]:
+    return [manifest.find(t) for t in names] or list(manifest.topics())
+
+
+def _impl_folder(value: str | None, root: Path) -> Path:
+    impl = Path(value).resolve() if value else root / "exercises"
+    if not impl.is_dir():
+        raise manifest.ManifestError(f"--impl {value}: no such folder")
+    return impl
+
+
+def _output_file(value: str | None) -> None:
+    if value and value != "-":
+        parent = Path(value).resolve().parent
+        if not parent.is_dir():
+            raise manifest.ManifestError(f"--json {value}: the folder {parent} does not exist")
+
+
+STATUS_STYLE = {"pass": "green", "fail": "red", "error": "bold red"}
+
+
 def _grade(options: argparse.Namespace) -> int:
+    from . import grading
+
+    if options.format == "gradescope" and not options.json:
+        options.json = "results.json"
     try:
-        topics = [manifest.find(t) for t in options.topic] or list(manifest.topics())
+        topics = _topics(options.topic)
+        root = manifest.course_root()
+        impl = _impl_folder(options.impl, root)
+        _output_file(options.json)
+        if options.jobs is not None and options.jobs < 1:
+            raise manifest.ManifestError("--jobs must be at least 1")
     except manifest.ManifestError as exc:
         print(f"conclab grade: {exc}", file=sys.stderr)
         return 2
-    root = manifest.course_root()
-    impl = Path(options.impl).resolve() if options.impl else root / "exercises"
-    if not impl.is_dir():
-        print(f"conclab grade: --impl {options.impl}: no such folder", file=sys.stderr)
-        return 2
-    print(f"Grading {impl}")
-    total = maximum = 0.0
-    all_passed = True
-    for topic in topics:
-        run = devcheck.run_pytest([f"graders/{topic.id}"], impl=impl, root=root,
-                                  timeout=max(120.0, topic.budget * 40))
-        tests = len(run.outcomes)
-        passed = len(run.passed())
-        if run.returncode not in (0, 1) or tests == 0:
-            score, status = 0.0, "error"
-        else:
-            score = topic.points * passed / tests
-            status = "pass" if run.returncode == 0 else "fail"
-        all_passed &= status == "pass"
-        total += score
-        maximum += topic.points
-        print(f"  {topic.id:<22} {status:<5} {score:5.1f} / {topic.points:<3} ({passed}/{tests} tests, "
-              f"{run.duration:.1f} s)", flush=True)
-    print(f"  {'total':<22} {'':<5} {total:5.1f} / {maximum:g}")
-    return 0 if all_passed else 1
+    console = _console(sys.stderr if options.json == "-" else None)
+    console.print(f"Grading {impl} ({len(topics)} topic{'s' * (len(topics) != 1)})")
+
+    def progress(result: grading.TopicResult) -> None:
+        passed = sum(t.status == "pass" for t in result.tests)
+        tests = f"{passed}/{len(result.tests)} tests" if result.tests else result.message.splitlines()[0]
+        console.print(f"  {result.id:<22} [{STATUS_STYLE[result.status]}]{result.status:<5}[/] "
+                      f"{result.score:5.1f} / {result.max_score:<3g} {tests} ({result.duration:.1f} s)")
+
+    graded = grading.grade(topics, impl, root, jobs=options.jobs, start_method=options.start_method,
+                           on_topic=progress)
+    _print_summary(console, graded)
+    if options.json:
+        data = graded.to_gradescope() if options.format == "gradescope" else graded.to_json()
+        try:
+            grading.write_json(options.json, data)
+        except OSError as exc:
+            print(f"conclab grade: cannot write {options.json}: {exc}", file=sys.stderr)
+            return 2
+    return 0 if graded.status == "pass" else 1
+
+
+def _print_summary(console, graded) -> None:
+    from rich.table import Table
+
+    table = Table(title=None, show_edge=False, pad_edge=False)
+    for column, justify in (("topic", "left"), ("status", "left"), ("points", "right"), ("tests passed", "right")):
+        table.add_column(column, justify=justify)
+    for topic in graded.topics:
+        passed = sum(t.status == "pass" for t in topic.tests)
+        table.add_row(topic.id, f"[{STATUS_STYLE[topic.status]}]{topic.status}[/]",
+                      f"{topic.score:.1f} / {topic.max_score:g}", f"{passed} / {len(topic.tests)}" if topic.tests else "-")
+    table.add_section()
+    table.add_row("total", f"[{STATUS_STYLE[graded.status]}]{graded.status}[/]",
+                  f"{graded.score:.1f} / {graded.max_score:g}", "", end_section=True)
+    console.print()
+    console.print(table)
+    firsts = []
+    for topic in graded.topics:
+        failing = [t for t in topic.tests if t.status == "fail"]
+        if topic.status == "error":
+            firsts.append((topic.id, topic.message.splitlines()[0]))
+        elif failing:
+            firsts.append((topic.id, f"{failing[0].name}: {(failing[0].message.splitlines() or [''])[0]}"))
+    if firsts:
+        console.print("\nWhere to look first:")
+        for topic_id, text in firsts:
+            console.print(f"  {topic_id}: {text[:200]}", markup=False, soft_wrap=True)
+    console.print(f"\nGraded in {graded.duration:.0f} s.")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -54,6 +114,13 @@ def main(argv: list[str] | None = None) -> int:
     grade = commands.add_parser("grade", help="grade the exercises (or --impl DIR) topic by topic")
     grade.add_argument("--impl", metavar="DIR", help="folder of topic folders to grade (default: exercises/)")
     grade.add_argument("--topic", metavar="NN", action="append", default=[], help="only this topic (repeatable)")
+    grade.add_argument("--json", metavar="FILE", help="write the report to FILE ('-' for standard output)")
+    grade.add_argument("--format", choices=("conclab", "gradescope"), default="conclab",
+                       help="the report's format: conclab's own JSON, or Gradescope's results.json "
+                            "(written to results.json unless --json says where)")
+    grade.add_argument("--jobs", type=int, metavar="N", help="grade N topics at a time (default: the usable CPUs)")
+    grade.add_argument("--start-method", choices=("fork", "forkserver", "spawn"),
+                       help="multiprocessing start method for the process topics")
     commands.add_parser("dev", help="`conclab dev check`: the course's own checks (solutions, stubs, mutants, "
                                     "variants); `conclab dev bench`: parallel speed-ups of the solutions")
     options = parser.parse_args(argv)

@@ -146,13 +146,13 @@ def run_pytest(paths: list[str], impl: Path | str | None = None, args: list[str]
         env = {k: v for k, v in os.environ.items() if not k.startswith("PYTEST_")}
         env["CONCLAB_ROOT"] = str(root)
         started = time.monotonic()
-        returncode, output = _run_in_own_group(command, root, env, timeout)
+        returncode, output = run_in_own_group(command, root, env, timeout)
         duration = time.monotonic() - started
         outcomes, test_time = _read_report(xml_path)
         return Run(returncode, outcomes, duration, output, test_time)
 
 
-def _run_in_own_group(command: list[str], cwd: Path, env: dict[str, str], timeout: float) -> tuple[int, str]:
+def run_in_own_group(command: list[str], cwd: Path, env: dict[str, str], timeout: float) -> tuple[int, str]:
     """Run a command in a process group of its own, with its output in a file (a process it
     leaves behind cannot hold a pipe open and keep us waiting); once it has ended, or its
     time is up, kill whatever is left of the group."""

@@ -31,7 +31,7 @@ from pathlib import Path
 import pytest
 
 from . import chaos as chaos_mod
-from . import cleanup, diagnose, machine, manifest, testing
+from . import cleanup, diagnose, machine, manifest, report, testing
 
 _BACKSTOP_EXIT = 3
 
@@ -46,6 +46,8 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                     help="run student code without forced thread switches")
     group.addoption("--start-method", choices=("fork", "forkserver", "spawn"), default=None,
                     help="multiprocessing start method for the process topics (default: the platform's)")
+    group.addoption("--conclab-report", metavar="FILE", default=None,
+                    help="write each test's result to FILE as the run goes (what `conclab grade` reads)")
 
 
 class _State:
@@ -63,6 +65,8 @@ class _State:
         self.exitstatus = 0
         self.session_threads: set[int | None] = set()
         self.session_children: set[int] = set()
+        self.writer: report.Writer | None = None
+        self.pending: dict[str, dict] = {}  # nodeid -> the result so far of a test that has not ended
 
     def topic_dir(self, topic: manifest.Topic) -> Path:
         return self.impl / topic.id
@@ -87,6 +91,11 @@ def pytest_configure(config: pytest.Config) -> None:
     # Python 3.12+ warns on every fork from a process with threads; here the threads are the
     # graders' own (bounded calls, timers), so the warning says nothing about student code.
     config.addinivalue_line("filterwarnings", r"ignore:This process \(pid=\d+\) is multi-threaded:DeprecationWarning")
+    report_path = config.getoption("conclab_report")
+    if report_path and not hasattr(config, "workerinput"):
+        if getattr(config.option, "numprocesses", None):
+            raise pytest.UsageError("--conclab-report needs a run without -n: each topic is graded in a run of its own")
+        _state.writer = report.Writer(report_path)
     method = config.getoption("start_method")
     if method:
         if method not in multiprocessing.get_all_start_methods():
@@ -296,24 +305,64 @@ def _not_written_yet(exc: BaseException) -> str:
 
 @pytest.hookimpl(wrapper=True)
 def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo):
-    report = yield
-    if call.when != "call" or not report.failed or _topic_of(item) is None:
-        return report
+    test_report = yield
+    if call.when == "call" and test_report.failed and _topic_of(item) is not None:
+        _explain_failure(item, call, test_report)
+    if test_report.failed or test_report.skipped:
+        test_report.user_properties.append(("conclab_message", _student_message(call, test_report)))
+    return test_report
+
+
+def _explain_failure(item: pytest.Item, call: pytest.CallInfo, test_report: pytest.TestReport) -> None:
     if call.excinfo is not None and call.excinfo.errisinstance(NotImplementedError):
-        report.longrepr = _not_written_yet(call.excinfo.value)
-        return report
+        test_report.longrepr = _not_written_yet(call.excinfo.value)
+        return
     if testing.not_implemented:
-        report.longrepr = _not_written_yet(testing.not_implemented[0])
-        return report
+        test_report.longrepr = _not_written_yet(testing.not_implemented[0])
+        return
     errors = item.stash.get(_thread_errors_key, [])
     if errors and not (call.excinfo and "nobody caught it" in str(call.excinfo.value)):
-        report.sections.append(("exceptions in threads", _format_thread_errors(errors)))
+        test_report.sections.append(("exceptions in threads", _format_thread_errors(errors)))
     chaos = item.stash.get(_chaos_key, None)
     if chaos is not None and chaos.switches and _state is not None:
-        report.sections.append(("forced thread switches",
-                                f"{chaos.switches} forced thread switches, seed {_state.seed}: "
-                                f"replay with --chaos-seed {_state.seed}"))
-    return report
+        test_report.sections.append(("forced thread switches",
+                                     f"{chaos.switches} forced thread switches, seed {_state.seed}: "
+                                     f"replay with --chaos-seed {_state.seed}"))
+
+
+def _student_message(call: pytest.CallInfo, test_report: pytest.TestReport) -> str:
+    longrepr = test_report.longrepr
+    if isinstance(longrepr, str):
+        return longrepr
+    if isinstance(longrepr, tuple) and len(longrepr) == 3:  # a skip: (path, line, "Skipped: reason")
+        return str(longrepr[2]).removeprefix("Skipped: ")
+    return report.message_of(call.excinfo, test_report.longreprtext)
+
+
+def pytest_runtest_logreport(report: pytest.TestReport) -> None:
+    """Fold each test's set-up, call and tear-down into one result for --conclab-report."""
+    if _state is None or _state.writer is None:
+        return
+    entry = _state.pending.setdefault(report.nodeid, {"outcome": "passed", "duration": 0.0, "message": ""})
+    entry["duration"] += report.duration
+    message = dict(report.user_properties).get("conclab_message", "")
+    if report.failed and entry["outcome"] != "failed":
+        entry.update(outcome="failed", message=message)
+    elif report.skipped and entry["outcome"] == "passed":
+        entry.update(outcome="skipped", message=message)
+    if report.when == "teardown":
+        _state.writer.test(report.nodeid, **_state.pending.pop(report.nodeid))
+
+
+def pytest_collection_finish(session: pytest.Session) -> None:
+    if _state is not None and _state.writer is not None:
+        _state.writer.collected([{"nodeid": item.nodeid, "name": item.name, "weight": _weight(item)}
+                                 for item in session.items])
+
+
+def _weight(item: pytest.Item) -> float:
+    marker = item.get_closest_marker("weight")
+    return float(marker.args[0]) if marker and marker.args else 1.0
 
 
 # ---------------------------------------------------------------- time budgets
@@ -354,8 +403,13 @@ def pytest_timeout_set_timer(item: pytest.Item, settings) -> bool:
     terminal = _terminal_fd(item.config)
 
     def backstop() -> None:
+        threads = diagnose.all_threads_report()
         message = (f"\nconclab: {item.nodeid} is still running {grace:g} s after its time budget of {budget:g} s "
-                   f"ran out and cannot be stopped; ending the run.\n{diagnose.all_threads_report()}\n")
+                   f"ran out and cannot be stopped; ending the run.\n{threads}\n")
+        if _state is not None and _state.writer is not None:
+            _state.writer.test(item.nodeid, "failed", budget + grace,
+                               f"This test took longer than its time budget of {budget:g} s and could not be "
+                               f"stopped, so the grading of this topic ended here.\n{threads}")
         _abandon_run(terminal, message, _BACKSTOP_EXIT)
 
     grace = max(10.0, budget)
@@ -414,6 +468,8 @@ def pytest_timeout_cancel_timer(item: pytest.Item) -> bool:
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     if _state is not None:
         _state.exitstatus = int(exitstatus)
+        if _state.writer is not None:
+            _state.writer.complete(int(exitstatus))
 
 
 #: How long Python's own clean-up at exit may take before the run ends without it.

@@ -1,0 +1,119 @@
+"""`conclab grade`: points from the manifest, reports for people and for tools, and a
+zero with the reason for a topic whose grading run dies or ends early."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+
+import pytest
+
+from conclab import grading, manifest
+
+ROOT = manifest.course_root()
+THREADS = manifest.find("01")
+LOCKS = manifest.find("02")
+
+
+def conclab(*args: str, cwd=None, timeout: float = 600) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "conclab.cli", *args], cwd=cwd or ROOT, capture_output=True,
+                          text=True, timeout=timeout, stdin=subprocess.DEVNULL)
+
+
+def collected(*names_weights):
+    return [{"nodeid": f"t.py::{name}", "name": name, "weight": weight} for name, weight in names_weights]
+
+
+def results(**outcomes):
+    return {f"t.py::{name}": {"outcome": outcome, "duration": 0.1, "message": f"{name} {outcome}"}
+            for name, outcome in outcomes.items()}
+
+
+def test_points_are_split_over_the_tests_by_weight():
+    tests = collected(("test_a", 1), ("test_b", 3))
+    result = grading.score_topic(THREADS, tests, results(test_a="failed", test_b="passed"), 1, 1, "", 1.0, 60)
+    assert result.status == "fail"
+    assert result.score == pytest.approx(7.5) and result.max_score == 10
+    assert [t.max_score for t in result.tests] == [2.5, 7.5]
+    assert result.tests[0].name == "a" and result.tests[0].message == "test_a failed"
+
+
+def test_a_skipped_test_takes_its_points_out_of_the_split():
+    tests = collected(("test_a", 1), ("test_b", 1))
+    result = grading.score_topic(THREADS, tests, results(test_a="passed", test_b="skipped"), 0, 0, "", 1.0, 60)
+    assert result.status == "pass" and result.score == 10
+    assert [t.max_score for t in result.tests] == [10, 0]
+
+
+@pytest.mark.parametrize("case, returncode, exitstatus, done, reason", [
+    ("stopped", -1, None, 2, "did not finish within 60 s"),
+    ("nothing ran", 0, None, None, "ended before any test ran (exit status 0)"),
+    ("ended early", 0, None, 1, "ended early (exit status 0, at the test 'b')"),
+    ("pytest broke", 3, 3, 2, "could not run (pytest exit status 3)"),
+])
+def test_a_topic_whose_run_breaks_scores_zero_with_the_reason(case, returncode, exitstatus, done, reason):
+    tests = collected(("test_a", 1), ("test_b", 1)) if done is not None else []
+    outcomes = {"test_a": "passed", "test_b": "passed"} if done == 2 else {"test_a": "passed"}
+    result = grading.score_topic(THREADS, tests, results(**outcomes), exitstatus, returncode, "last words", 1.0, 60)
+    assert result.status == "error" and result.score == 0 and result.max_score == 10
+    assert reason in result.message
+
+
+def test_grade_gives_full_marks_to_solved_topics_and_zero_to_the_others(tmp_path):
+    submission = tmp_path / "exercises"
+    shutil.copytree(ROOT / "exercises", submission, ignore=shutil.ignore_patterns("__pycache__"))
+    shutil.copy(ROOT / "solutions" / THREADS.id / THREADS.filename, submission / THREADS.id)
+    report_path = tmp_path / "report.json"
+    run = conclab("grade", "--impl", str(submission), "--topic", "01", "--topic", "02", "--json", str(report_path))
+    assert run.returncode == 1, run.stdout + run.stderr
+    data = json.loads(report_path.read_text())
+    assert data["version"] == 1 and data["status"] == "fail"
+    assert data["score"] == 10 and data["max_score"] == 20
+    threads, locks = data["topics"]
+    assert (threads["id"], threads["status"], threads["score"]) == (THREADS.id, "pass", 10)
+    assert (locks["id"], locks["status"], locks["score"]) == (LOCKS.id, "fail", 0)
+    assert all(t["message"] for t in locks["tests"])
+    assert "Traceback" not in json.dumps(data)  # messages for a student, not tracebacks
+    assert "01_threads" in run.stdout and "total" in run.stdout and "10.0 / 20" in run.stdout
+
+
+def test_a_topic_that_exits_at_import_scores_zero_and_the_others_are_graded(tmp_path):
+    submission = tmp_path / "exercises"
+    for topic in (THREADS, LOCKS):
+        shutil.copytree(ROOT / "solutions" / topic.id, submission / topic.id,
+                        ignore=shutil.ignore_patterns("__pycache__"))
+    (submission / THREADS.id / THREADS.filename).write_text("import os\nos._exit(0)\n")
+    run = conclab("grade", "--impl", str(submission), "--topic", "01", "--topic", "02", "--json", "-")
+    assert run.returncode == 1, run.stdout + run.stderr
+    data = json.loads(run.stdout)
+    threads, locks = data["topics"]
+    assert threads["status"] == "error" and threads["score"] == 0
+    assert "ended early (exit status 0" in threads["message"]
+    assert locks["status"] == "pass" and locks["score"] == 10
+    assert data["status"] == "error"
+
+
+def test_gradescope_results_have_a_test_per_grader(tmp_path):
+    run = conclab("grade", "--impl", str(ROOT / "solutions"), "--topic", "01", "--format", "gradescope",
+                  cwd=tmp_path)
+    assert run.returncode == 0, run.stdout + run.stderr
+    data = json.loads((tmp_path / "results.json").read_text())
+    assert data["score"] == 10
+    assert data["tests"] and all(set(t) >= {"name", "score", "max_score", "output", "visibility"} for t in data["tests"])
+    assert sum(t["max_score"] for t in data["tests"]) == pytest.approx(10)
+    assert all(t["name"].startswith("01_threads: ") and t["status"] == "passed" for t in data["tests"])
+
+
+@pytest.mark.parametrize("args, complaint", [
+    (["--topic", "99"], "no topic '99'"),
+    (["--impl", "no/such/folder"], "no such folder"),
+    (["--json", "no/such/folder/report.json"], "does not exist"),
+    (["--jobs", "0"], "at least 1"),
+])
+def test_bad_options_are_refused_and_nothing_is_written(tmp_path, args, complaint):
+    run = conclab("grade", *args, cwd=tmp_path)
+    assert run.returncode == 2, run.stdout + run.stderr
+    assert complaint in run.stderr
+    assert list(tmp_path.iterdir()) == []
