@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+import time
 from pathlib import Path
 
 from . import devcheck, manifest
@@ -102,6 +103,40 @@ def _print_summary(console, graded) -> None:
     console.print(f"\nGraded in {graded.duration:.0f} s.")
 
 
+def _grade_all(options: argparse.Namespace) -> int:
+    from . import gradeall
+
+    folder = Path(options.submissions)
+    out = Path(options.out)
+    try:
+        topics = _topics(options.topic)
+        if not folder.is_dir():
+            raise manifest.ManifestError(f"{folder}: no such folder")
+        if not gradeall.submissions(folder):
+            raise manifest.ManifestError(f"{folder} has no submission folders (one sub-folder per student)")
+        if not out.resolve().parent.is_dir():
+            raise manifest.ManifestError(f"--out {out}: the folder {out.resolve().parent} does not exist")
+        if options.jobs is not None and options.jobs < 1:
+            raise manifest.ManifestError("--jobs must be at least 1")
+        if options.timeout is not None and options.timeout <= 0:
+            raise manifest.ManifestError("--timeout must be more than 0 seconds")
+        keep = Path(options.reports) if options.reports else None
+        if keep is not None and keep.exists() and not keep.is_dir():
+            raise manifest.ManifestError(f"--reports {keep}: not a folder")
+    except manifest.ManifestError as exc:
+        print(f"conclab grade-all: {exc}", file=sys.stderr)
+        return 2
+    if keep is not None:
+        keep.mkdir(parents=True, exist_ok=True)
+    started = time.monotonic()
+    rows = gradeall.grade_all(folder, out, topics, jobs=options.jobs, timeout=options.timeout, keep=keep)
+    broken = [row for row in rows if not row.scores]
+    print(f"Wrote {out}: {len(rows)} submissions in {time.monotonic() - started:.0f} s"
+          + (f"; {len(broken)} could not be graded ({', '.join(r.student for r in broken)})" if broken else ""),
+          file=sys.stderr)
+    return 1 if broken else 0
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv[:2] == ["dev", "check"]:
@@ -121,11 +156,22 @@ def main(argv: list[str] | None = None) -> int:
     grade.add_argument("--jobs", type=int, metavar="N", help="grade N topics at a time (default: the usable CPUs)")
     grade.add_argument("--start-method", choices=("fork", "forkserver", "spawn"),
                        help="multiprocessing start method for the process topics")
+    grade_all = commands.add_parser("grade-all", help="grade every submission in a folder (one sub-folder per "
+                                                      "student) into a CSV, several at a time")
+    grade_all.add_argument("submissions", metavar="SUBMISSIONS_DIR")
+    grade_all.add_argument("--out", metavar="CSV", required=True, help="the grades: a row per student, a column per topic")
+    grade_all.add_argument("--topic", metavar="NN", action="append", default=[], help="only this topic (repeatable)")
+    grade_all.add_argument("--jobs", type=int, metavar="N", help="grade N submissions at a time (default: the usable CPUs)")
+    grade_all.add_argument("--timeout", type=float, metavar="S", help="seconds one submission may take in all "
+                                                                       "(default: every topic's time limit added up)")
+    grade_all.add_argument("--reports", metavar="DIR", help="keep each submission's JSON report and output here")
     commands.add_parser("dev", help="`conclab dev check`: the course's own checks (solutions, stubs, mutants, "
                                     "variants); `conclab dev bench`: parallel speed-ups of the solutions")
     options = parser.parse_args(argv)
     if options.command == "grade":
         return _grade(options)
+    if options.command == "grade-all":
+        return _grade_all(options)
     parser.error("use `conclab dev check` or `conclab dev bench`")
     return 2
 

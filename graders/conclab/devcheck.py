@@ -24,6 +24,8 @@ import xml.etree.ElementTree as ET
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import psutil
+
 from . import manifest
 from .manifest import Topic, tomllib
 
@@ -152,10 +154,12 @@ def run_pytest(paths: list[str], impl: Path | str | None = None, args: list[str]
         return Run(returncode, outcomes, duration, output, test_time)
 
 
-def run_in_own_group(command: list[str], cwd: Path, env: dict[str, str], timeout: float) -> tuple[int, str]:
+def run_in_own_group(command: list[str], cwd: Path, env: dict[str, str], timeout: float,
+                     running: set | None = None) -> tuple[int, str]:
     """Run a command in a process group of its own, with its output in a file (a process it
     leaves behind cannot hold a pipe open and keep us waiting); once it has ended, or its
-    time is up, kill whatever is left of the group."""
+    time is up, kill whatever is left of it.  `running`, if given, holds the process while
+    it runs, for a caller that may have to stop everything at once (kill_tree)."""
     with tempfile.TemporaryFile("w+", encoding="utf-8", errors="replace") as out:
         # A process group, not a session: Linux shares the CPUs fairly between sessions
         # (autogroup), so a run in a session of its own would get one CPU's worth against
@@ -163,12 +167,16 @@ def run_in_own_group(command: list[str], cwd: Path, env: dict[str, str], timeout
         group = {"preexec_fn": os.setpgrp} if os.name == "posix" else {}
         proc = subprocess.Popen(command, cwd=cwd, env=env, stdout=out, stderr=subprocess.STDOUT,
                                 stdin=subprocess.DEVNULL, **group)
+        if running is not None:
+            running.add(proc)
         try:
             returncode = proc.wait(timeout)
         except subprocess.TimeoutExpired:
             returncode = -1
         finally:
-            _kill_group(proc)
+            kill_tree(proc)
+            if running is not None:
+                running.discard(proc)
         out.seek(0)
         output = out.read()
     if returncode == -1:
@@ -176,7 +184,19 @@ def run_in_own_group(command: list[str], cwd: Path, env: dict[str, str], timeout
     return returncode, output
 
 
-def _kill_group(proc: subprocess.Popen) -> None:
+def kill_tree(proc: subprocess.Popen) -> None:
+    """Kill a process started by run_in_own_group, everything it started (even in process
+    groups of their own, found while it is still alive) and whatever is left in its group."""
+    if proc.poll() is None:
+        try:
+            tree = psutil.Process(proc.pid).children(recursive=True)
+        except psutil.Error:
+            tree = []
+        for child in tree:
+            try:
+                child.kill()
+            except psutil.Error:
+                pass
     if os.name == "posix":
         try:
             os.killpg(proc.pid, signal.SIGKILL)

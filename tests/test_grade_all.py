@@ -1,0 +1,104 @@
+"""`conclab grade-all`: a row per submission, whatever the submission does; a broken or
+hanging one costs its own row only."""
+
+from __future__ import annotations
+
+import csv
+import shutil
+import subprocess
+import sys
+import time
+
+import psutil
+import pytest
+
+from conclab import manifest
+
+ROOT = manifest.course_root()
+THREADS = manifest.find("01")
+
+
+def conclab(*args: str, cwd=None, timeout: float = 600) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "conclab.cli", *args], cwd=cwd or ROOT, capture_output=True,
+                          text=True, timeout=timeout, stdin=subprocess.DEVNULL)
+
+
+def submission(folder, name, module_text=None, solved=False):
+    """A student's checkout holding topic 01: the stub, the solution, or the given module."""
+    target = folder / name / "exercises" / THREADS.id
+    source = ROOT / ("solutions" if solved else "exercises") / THREADS.id
+    shutil.copytree(source, target, ignore=shutil.ignore_patterns("__pycache__"))
+    if module_text is not None:
+        (target / THREADS.filename).write_text(module_text)
+
+
+def test_every_submission_gets_its_row(tmp_path, no_process_left):
+    subs = tmp_path / "submissions"
+    submission(subs, "ada", solved=True)
+    submission(subs, "bob")
+    submission(subs, "cy", "import os\nos._exit(0)\n")
+    submission(subs, "di", "def broken(:\n")
+    submission(subs, "ed", "while True:\n    pass\n")
+    (subs / "fay" / "notes").mkdir(parents=True)
+    out = tmp_path / "grades.csv"
+    started = time.monotonic()
+    run = conclab("grade-all", str(subs), "--out", str(out), "--topic", "01")
+    assert time.monotonic() - started < 180
+    assert run.returncode == 1, run.stdout + run.stderr  # fay could not be graded at all
+    rows = {row["student"]: row for row in csv.DictReader(out.open())}
+    assert list(rows) == ["ada", "bob", "cy", "di", "ed", "fay"]
+    assert (rows["ada"][THREADS.id], rows["ada"]["total"], rows["ada"]["status"]) == ("10", "10", "pass")
+    assert (rows["bob"][THREADS.id], rows["bob"]["status"]) == ("0", "fail")
+    assert (rows["cy"][THREADS.id], rows["cy"]["status"]) == ("0", "error")
+    assert "ended early (exit status 0" in rows["cy"]["notes"]
+    assert (rows["di"][THREADS.id], rows["di"]["status"]) == ("0", "fail")
+    assert (rows["ed"][THREADS.id], rows["ed"]["status"]) == ("0", "fail")
+    assert (rows["fay"][THREADS.id], rows["fay"]["status"]) == ("", "error")
+    assert "no exercises/ folder" in rows["fay"]["notes"]
+    assert rows["ada"]["max"] == "10"
+    assert not processes_mentioning(subs)
+
+
+def test_a_submission_that_runs_out_of_time_costs_only_its_row(tmp_path, no_process_left):
+    subs = tmp_path / "submissions"
+    submission(subs, "quick", solved=True)
+    submission(subs, "stuck", "import threading\n_lock = threading.Lock()\n_lock.acquire()\n\n"
+                              "class SquareWorker(threading.Thread):\n    def __init__(self, n):\n"
+                              "        super().__init__()\n        _lock.acquire()\n\n"
+                              "def run_all(funcs):\n    _lock.acquire()\n\n"
+                              "def start_daemon(target, *args):\n    _lock.acquire()\n")
+    out = tmp_path / "grades.csv"
+    started = time.monotonic()
+    run = conclab("grade-all", str(subs), "--out", str(out), "--topic", "01", "--timeout", "25",
+                  "--reports", str(tmp_path / "r"))
+    assert time.monotonic() - started < 120
+    rows = {row["student"]: row for row in csv.DictReader(out.open())}
+    assert rows["stuck"]["status"] == "error" and "did not finish within 25 s" in rows["stuck"]["notes"]
+    assert rows["quick"][THREADS.id] == "10"
+    assert (tmp_path / "r" / "quick.json").is_file() and (tmp_path / "r" / "stuck.log").is_file()
+    assert run.returncode == 1
+    assert not processes_mentioning(subs), "a grading run of the stopped submission is still there"
+
+
+def processes_mentioning(path) -> list:
+    """Processes anywhere on the machine whose command line names `path` (an orphan is no
+    longer below the test process, so no_process_left cannot see it)."""
+    found = []
+    for proc in psutil.process_iter(["cmdline"]):
+        if any(str(path) in part for part in proc.info["cmdline"] or []):
+            found.append(proc)
+    return found
+
+
+@pytest.mark.parametrize("make, args, complaint", [
+    (lambda p: None, ["missing"], "no such folder"),
+    (lambda p: (p / "empty").mkdir(), ["empty"], "has no submission folders"),
+    (lambda p: (p / "subs" / "ada").mkdir(parents=True), ["subs", "--jobs", "0"], "at least 1"),
+])
+def test_bad_input_is_refused_and_nothing_is_written(tmp_path, make, args, complaint):
+    make(tmp_path)
+    before = sorted(tmp_path.rglob("*"))
+    run = conclab("grade-all", *args, "--out", "grades.csv", cwd=tmp_path)
+    assert run.returncode == 2, run.stdout + run.stderr
+    assert complaint in run.stderr
+    assert sorted(tmp_path.rglob("*")) == before
