@@ -11,12 +11,13 @@ import argparse
 import importlib
 import sys
 
-from . import manifest, parallel
+from . import manifest, parallel, workers
 
 # (topic, module, function, how to call it with n workers), for the CPU-bound functions.
 CASES = [
     ("08_gil", "gil", "count_primes", lambda f, n: f([150_000] * 8, n)),
     ("12_pool", "pool_tasks", "sum_of_squares", lambda f, n: f(60_000_000, n)),
+    ("13_futures", "executors", "parallel_map", lambda f, n: f(workers.burn, [4_000_000] * 8, n)),
 ]
 
 
