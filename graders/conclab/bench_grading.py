@@ -139,7 +139,7 @@ def main(argv: list[str]) -> int:
     if options.copies < 1:
         parser.error("--copies must be at least 1")
     try:
-        topics = [manifest.find(t) for t in options.topic] or list(manifest.topics())
+        topics = manifest.select(options.topic)
     except manifest.ManifestError as exc:
         parser.error(str(exc))
     root = manifest.course_root()

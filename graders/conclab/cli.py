@@ -16,10 +16,6 @@ def _console(stream=None):
     return Console(file=stream or sys.stdout, highlight=False, soft_wrap=False)
 
 
-def _topics(names: list[str]) -> list[manifest.Topic]:
-    return [manifest.find(t) for t in names] or list(manifest.topics())
-
-
 def _impl_folder(value: str | None, root: Path) -> Path:
     impl = Path(value).resolve() if value else root / "exercises"
     if not impl.is_dir():
@@ -43,7 +39,7 @@ def _grade(options: argparse.Namespace) -> int:
     if options.format == "gradescope" and not options.json:
         options.json = "results.json"
     try:
-        topics = _topics(options.topic)
+        topics = manifest.select(options.topic)
         root = manifest.course_root()
         impl = _impl_folder(options.impl, root)
         _output_file(options.json)
@@ -109,7 +105,7 @@ def _grade_all(options: argparse.Namespace) -> int:
     folder = Path(options.submissions)
     out = Path(options.out)
     try:
-        topics = _topics(options.topic)
+        topics = manifest.select(options.topic)
         if not folder.is_dir():
             raise manifest.ManifestError(f"{folder}: no such folder")
         if not gradeall.submissions(folder):

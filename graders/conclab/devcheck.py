@@ -302,7 +302,7 @@ def main(argv: list[str]) -> int:
     if options.runs < 1:
         parser.error("--runs must be at least 1")
     try:
-        topics = [manifest.find(t) for t in options.topic] or list(manifest.topics())
+        topics = manifest.select(options.topic)
     except manifest.ManifestError as exc:
         parser.error(str(exc))
     kinds = options.only or ["solutions", "stubs", "mutants", "variants"]

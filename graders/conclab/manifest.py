@@ -103,6 +103,11 @@ def find(key: str) -> Topic:
     raise ManifestError(f"no topic {key!r}; the topics are: {choices}")
 
 
+def select(keys: list[str]) -> list[Topic]:
+    """The topics named (as find() takes them), in the order given; every topic if none is."""
+    return [find(key) for key in keys] or list(topics())
+
+
 def topic_of_path(path: os.PathLike | str) -> Topic | None:
     """The topic whose folder holds `path` (any of exercises/, solutions/, graders/, or elsewhere)."""
     ids = {t.id: t for t in topics()}
