@@ -52,8 +52,7 @@ def _grade(options: argparse.Namespace) -> int:
     console.print(f"Grading {impl} ({len(topics)} topic{'s' * (len(topics) != 1)})")
 
     def progress(result: grading.TopicResult) -> None:
-        passed = sum(t.status == "pass" for t in result.tests)
-        tests = f"{passed}/{len(result.tests)} tests" if result.tests else result.message.splitlines()[0]
+        tests = f"{_passed(result)} tests passed" if result.tests else result.message.splitlines()[0]
         console.print(f"  {result.id:<22} [{STATUS_STYLE[result.status]}]{result.status:<5}[/] "
                       f"{result.score:5.1f} / {result.max_score:<3g} {tests} ({result.duration:.1f} s)")
 
@@ -70,6 +69,12 @@ def _grade(options: argparse.Namespace) -> int:
     return 0 if graded.status == "pass" else 1
 
 
+def _passed(topic) -> str:
+    judged = [t for t in topic.tests if t.status != "skip"]
+    skipped = len(topic.tests) - len(judged)
+    return f"{sum(t.status == 'pass' for t in judged)}/{len(judged)}" + (f" ({skipped} skipped)" if skipped else "")
+
+
 def _print_summary(console, graded) -> None:
     from rich.table import Table
 
@@ -77,9 +82,8 @@ def _print_summary(console, graded) -> None:
     for column, justify in (("topic", "left"), ("status", "left"), ("points", "right"), ("tests passed", "right")):
         table.add_column(column, justify=justify)
     for topic in graded.topics:
-        passed = sum(t.status == "pass" for t in topic.tests)
         table.add_row(topic.id, f"[{STATUS_STYLE[topic.status]}]{topic.status}[/]",
-                      f"{topic.score:.1f} / {topic.max_score:g}", f"{passed} / {len(topic.tests)}" if topic.tests else "-")
+                      f"{topic.score:.1f} / {topic.max_score:g}", _passed(topic) if topic.tests else "-")
     table.add_section()
     table.add_row("total", f"[{STATUS_STYLE[graded.status]}]{graded.status}[/]",
                   f"{graded.score:.1f} / {graded.max_score:g}", "", end_section=True)
