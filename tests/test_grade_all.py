@@ -102,3 +102,23 @@ def test_bad_input_is_refused_and_nothing_is_written(tmp_path, make, args, compl
     assert run.returncode == 2, run.stdout + run.stderr
     assert complaint in run.stderr
     assert sorted(tmp_path.rglob("*")) == before
+
+
+@pytest.mark.parametrize("command", ["grade", "grade-all"])
+def test_a_grading_command_that_is_stopped_takes_its_runs_with_it(tmp_path, command):
+    """A CI step that runs out of time sends SIGTERM: nothing the command started may stay."""
+    subs = tmp_path / "submissions"
+    submission(subs, "stuck", "import threading\n_lock = threading.Lock()\n_lock.acquire()\n\n"
+                              "def run_all(funcs):\n    _lock.acquire()\n")
+    args = (["grade", "--impl", str(subs / "stuck" / "exercises")] if command == "grade"
+            else ["grade-all", str(subs), "--out", str(tmp_path / "grades.csv")])
+    proc = subprocess.Popen([sys.executable, "-m", "conclab.cli", *args, "--topic", "01"], cwd=ROOT,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 60
+    while not any("--conclab-report" in " ".join(p.cmdline()) for p in processes_mentioning(subs)):
+        assert time.monotonic() < deadline and proc.poll() is None, "the grading run never started"
+        time.sleep(0.2)
+    proc.terminate()
+    assert proc.wait(30) != 0
+    time.sleep(0.5)
+    assert not processes_mentioning(subs)

@@ -123,6 +123,7 @@ def grade_all(folder: Path, out: Path, topics: list[manifest.Topic], jobs: int |
                   console=console, disable=not console.is_terminal) as progress:
         task = progress.add_task("graded", total=len(students))
         pool = ThreadPoolExecutor(max_workers=jobs, thread_name_prefix="grade-all")
+        futures: dict = {}
         try:
             futures = {pool.submit(grade_submission, s, topics, root, timeout, keep, running): s for s in students}
             for future in as_completed(futures):

@@ -96,7 +96,8 @@ def score_topic(topic: manifest.Topic, collected: list[dict], results: dict[str,
     return result
 
 
-def grade_topic(topic: manifest.Topic, impl: Path, root: Path, start_method: str | None = None) -> TopicResult:
+def grade_topic(topic: manifest.Topic, impl: Path, root: Path, start_method: str | None = None,
+                running: set | None = None) -> TopicResult:
     timeout = topic_timeout(topic)
     with tempfile.TemporaryDirectory(prefix="conclab-grade-") as tmp:
         report_path = Path(tmp) / "results.jsonl"
@@ -107,7 +108,7 @@ def grade_topic(topic: manifest.Topic, impl: Path, root: Path, start_method: str
         env = {k: v for k, v in os.environ.items() if not k.startswith("PYTEST_")}
         env["CONCLAB_ROOT"] = str(root)
         started = time.monotonic()
-        returncode, output = devcheck.run_in_own_group(command, root, env, timeout)
+        returncode, output = devcheck.run_in_own_group(command, root, env, timeout, running)
         duration = time.monotonic() - started
         collected, results, exitstatus = report.read(report_path)
     return score_topic(topic, collected, results, exitstatus, returncode, output, duration, timeout)
@@ -165,13 +166,24 @@ def grade(topics: list[manifest.Topic], impl: Path, root: Path | None = None, jo
     jobs = max(1, jobs or min(parallel.usable_cpus(), len(topics)))
     started = time.monotonic()
     results: dict[str, TopicResult] = {}
-    with ThreadPoolExecutor(max_workers=jobs, thread_name_prefix="grade") as pool:
-        futures = {pool.submit(grade_topic, topic, impl, root, start_method): topic for topic in topics}
+    running: set = set()
+    pool = ThreadPoolExecutor(max_workers=jobs, thread_name_prefix="grade")
+    futures: dict = {}
+    try:
+        futures = {pool.submit(grade_topic, topic, impl, root, start_method, running): topic for topic in topics}
         for future in futures:  # in topic order; each is reported once it is done
             result = future.result()
             results[result.id] = result
             if on_topic is not None:
                 on_topic(result)
+    except BaseException:  # Ctrl-C, or SIGTERM from a CI step that ran out of time: stop every run
+        for future in futures:
+            future.cancel()
+        for proc in list(running):
+            devcheck.kill_tree(proc)
+        raise
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
     return Report(str(impl), [results[t.id] for t in topics], time.monotonic() - started)
 
 
