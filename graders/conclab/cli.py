@@ -151,6 +151,9 @@ def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv[:2] == ["dev", "check"]:
         return devcheck.main(argv[2:])
+    if argv[:2] == ["dev", "workflow"]:
+        from . import workflow
+        return workflow.main(argv[2:])
     if argv[:2] == ["dev", "bench-grading"]:
         from . import bench_grading
         return bench_grading.main(argv[2:])
@@ -180,7 +183,8 @@ def main(argv: list[str] | None = None) -> int:
     grade_all.add_argument("--reports", metavar="DIR", help="keep each submission's JSON report and output here")
     commands.add_parser("dev", help="`conclab dev check`: the course's own checks (solutions, stubs, mutants, "
                                     "variants); `conclab dev bench`: parallel speed-ups of the solutions; "
-                                    "`conclab dev bench-grading`: how long grade and grade-all take")
+                                    "`conclab dev bench-grading`: how long grade and grade-all take; "
+                                    "`conclab dev workflow`: writes the Classroom workflow from the manifest")
     options = parser.parse_args(argv)
     if options.command == "grade":
         return _grade(options)
