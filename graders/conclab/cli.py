@@ -181,6 +181,8 @@ def main(argv: list[str] | None = None) -> int:
     grade_all.add_argument("--timeout", type=float, metavar="S", help="seconds one submission may take in all "
                                                                        "(default: every topic's time limit added up)")
     grade_all.add_argument("--reports", metavar="DIR", help="keep each submission's JSON report and output here")
+    release = commands.add_parser("release", help="write the student template (no solutions, no hidden graders)")
+    release.add_argument("out", metavar="OUT")
     commands.add_parser("dev", help="`conclab dev check`: the course's own checks (solutions, stubs, mutants, "
                                     "variants); `conclab dev bench`: parallel speed-ups of the solutions; "
                                     "`conclab dev bench-grading`: how long grade and grade-all take; "
@@ -190,6 +192,9 @@ def main(argv: list[str] | None = None) -> int:
         return _grade(options)
     if options.command == "grade-all":
         return _grade_all(options)
+    if options.command == "release":
+        from . import release as release_mod
+        return release_mod.main([options.out])
     parser.error("use `conclab dev check` or `conclab dev bench`")
     return 2
 
