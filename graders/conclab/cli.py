@@ -151,6 +151,9 @@ def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv[:2] == ["dev", "check"]:
         return devcheck.main(argv[2:])
+    if argv[:1] == ["export"]:
+        from . import export
+        return export.main(argv[1:])
     if argv[:2] == ["dev", "workflow"]:
         from . import workflow
         return workflow.main(argv[2:])
@@ -181,6 +184,7 @@ def main(argv: list[str] | None = None) -> int:
     grade_all.add_argument("--timeout", type=float, metavar="S", help="seconds one submission may take in all "
                                                                        "(default: every topic's time limit added up)")
     grade_all.add_argument("--reports", metavar="DIR", help="keep each submission's JSON report and output here")
+    commands.add_parser("export", help="`conclab export gradescope OUT.zip`: the course for another grading platform")
     release = commands.add_parser("release", help="write the student template (no solutions, no hidden graders)")
     release.add_argument("out", metavar="OUT")
     commands.add_parser("dev", help="`conclab dev check`: the course's own checks (solutions, stubs, mutants, "

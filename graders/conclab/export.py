@@ -1,0 +1,137 @@
+"""`conclab export gradescope OUT.zip`: the course as a Gradescope autograder.
+
+The zip holds setup.sh and run_autograder at its root, and the course (machinery, hidden
+graders, stubs) under course/.  Gradescope unpacks it into /autograder/source and runs
+setup.sh once (a virtual environment with the course installed), then run_autograder for
+every submission: the student's modules are laid over the stubs, `conclab grade --format
+gradescope` writes /autograder/results/results.json.  A submission may be the student's
+whole repository or just the module files; topics it lacks are graded on the stub (zero).
+
+`python -m conclab.export place SUBMISSION TARGET` is the step that lays the modules out.
+"""
+
+from __future__ import annotations
+
+import shutil
+import stat
+import sys
+import zipfile
+from pathlib import Path
+
+from . import manifest
+
+SETUP = """#!/usr/bin/env bash
+# Runs once, as root, when Gradescope builds the autograder image.
+set -euo pipefail
+SOURCE="${AUTOGRADER_ROOT:-/autograder}/source"
+if ! python3 -m venv --help >/dev/null 2>&1; then
+    apt-get install -y python3 python3-venv python3-pip
+fi
+cd "$SOURCE/course"
+python3 -m venv .venv
+.venv/bin/pip install -q -e .
+"""
+
+RUN = """#!/usr/bin/env bash
+# Runs for every submission: grades it and writes results/results.json.
+set -uo pipefail
+ROOT="${AUTOGRADER_ROOT:-/autograder}"
+COURSE="$ROOT/source/course"
+WORK="$(mktemp -d)"
+mkdir -p "$ROOT/results"
+RESULTS="$ROOT/results/results.json"
+rm -f "$RESULTS"
+cp -R "$COURSE/exercises" "$WORK/exercises"
+"$COURSE/.venv/bin/python" -m conclab.export place "$ROOT/submission" "$WORK/exercises"
+"$COURSE/.venv/bin/conclab" grade --impl "$WORK/exercises" __TOPICS__--format gradescope --json "$RESULTS"
+if [ ! -s "$RESULTS" ]; then
+    echo '{"score": 0, "output": "The autograder could not grade this submission; please tell your instructor."}' > "$RESULTS"
+fi
+rm -rf "$WORK"
+exit 0
+"""
+
+IGNORED = shutil.ignore_patterns("__pycache__", "*.pyc", "*.egg-info", ".pytest_cache", ".venv")
+
+
+def _add_tree(archive: zipfile.ZipFile, folder: Path, prefix: str) -> None:
+    for path in sorted(folder.rglob("*")):
+        relative = path.relative_to(folder)
+        if path.is_file() and not any(part in ("__pycache__", ".pytest_cache") or part.endswith(".egg-info")
+                                      for part in relative.parts):
+            archive.write(path, f"{prefix}/{relative.as_posix()}")
+
+
+def _add_script(archive: zipfile.ZipFile, name: str, text: str) -> None:
+    info = zipfile.ZipInfo(name)
+    info.external_attr = (stat.S_IFREG | 0o755) << 16  # executable once unpacked
+    archive.writestr(info, text)
+
+
+def gradescope(out: Path, topics: list[manifest.Topic], root: Path | None = None) -> None:
+    root = root or manifest.course_root()
+    selection = "".join(f"--topic {t.id} " for t in topics) if len(topics) < len(manifest.topics()) else ""
+    with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as archive:
+        _add_script(archive, "setup.sh", SETUP)
+        _add_script(archive, "run_autograder", RUN.replace("__TOPICS__", selection))
+        for name in ("pyproject.toml", "README.md"):
+            archive.write(root / name, f"course/{name}")
+        _add_tree(archive, root / "graders" / "conclab", "course/graders/conclab")
+        for topic in topics:
+            _add_tree(archive, root / "graders" / topic.id, f"course/graders/{topic.id}")
+        for topic in manifest.topics():  # every stub: the package's tests folder layout needs them all
+            _add_tree(archive, root / "exercises" / topic.id, f"course/exercises/{topic.id}")
+
+
+def place(submission: Path, target: Path) -> list[str]:
+    """Lay a student's files over the stubs in `target`: a topic folder of the submission
+    (found at any depth) replaces the stub's folder; otherwise a file named like the
+    topic's module replaces the stub's module.  Returns what was placed."""
+    placed = []
+    for topic in manifest.topics():
+        folders = sorted((p for p in submission.rglob(topic.id) if p.is_dir() and (p / topic.filename).is_file()),
+                         key=lambda p: len(p.parts))
+        if folders:
+            shutil.rmtree(target / topic.id)
+            shutil.copytree(folders[0], target / topic.id, ignore=IGNORED)
+            placed.append(f"{topic.id}/ from {folders[0].relative_to(submission).as_posix()}")
+            continue
+        files = sorted((p for p in submission.rglob(topic.filename) if p.is_file()), key=lambda p: len(p.parts))
+        if files:
+            shutil.copy(files[0], target / topic.id / topic.filename)
+            placed.append(f"{topic.filename} from {files[0].relative_to(submission).as_posix()}")
+    return placed
+
+
+def main(argv: list[str]) -> int:
+    import argparse
+
+    parser = argparse.ArgumentParser(prog="conclab export", description="The course for other grading platforms.")
+    kinds = parser.add_subparsers(dest="kind", required=True)
+    gs = kinds.add_parser("gradescope", help="a Gradescope autograder zip (setup.sh, run_autograder, the course)")
+    gs.add_argument("out", metavar="OUT.zip")
+    gs.add_argument("--topic", action="append", default=[], help="only these topics (repeatable): one assignment")
+    put = kinds.add_parser("place", help=argparse.SUPPRESS)
+    put.add_argument("submission")
+    put.add_argument("target")
+    options = parser.parse_args(argv)
+    if options.kind == "place":
+        for line in place(Path(options.submission), Path(options.target)) or ["nothing: every topic is graded on its stub"]:
+            print(f"placed {line}")
+        return 0
+    try:
+        topics = manifest.select(options.topic)
+    except manifest.ManifestError as exc:
+        parser.error(str(exc))
+    out = Path(options.out)
+    if out.suffix != ".zip":
+        parser.error(f"{out}: the autograder must be a .zip file")
+    if not out.resolve().parent.is_dir():
+        parser.error(f"the folder {out.resolve().parent} does not exist")
+    gradescope(out, topics)
+    print(f"wrote {out}: upload it as the assignment's autograder (topics: {', '.join(t.id for t in topics)})")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
