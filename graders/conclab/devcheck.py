@@ -273,6 +273,8 @@ def _check_once(topics: list[manifest.Topic], kinds: list[str], args: list[str])
             failures += not ok
             print(f"{'ok  ' if ok else 'FAIL'} stub {topic.id:<22} {run.duration:6.1f} s  "
                   f"{len(run.failed())} failed, {len(run.passed())} passed{label}", flush=True)
+            if not ok:
+                print(f"     passed on the stub: {', '.join(run.passed()) or '-'}\n{run.output[-3000:]}", flush=True)
     for kind, load, check in (("mutant", load_mutants, check_mutant), ("variant", load_variants, check_variant)):
         if kind + "s" not in kinds:
             continue
