@@ -84,3 +84,48 @@ def test_a_submission_that_breaks_the_run_still_gets_results(autograder, no_proc
     assert results["score"] == 10
     broken = [t for t in results["tests"] if t["name"].startswith("01_threads")]
     assert len(broken) == 1 and "ended early" in broken[0]["output"]
+
+
+def validate_classroom50_result(data, env):
+    """The classroom50/result/v1 rules its runner checks."""
+    assert data["schema"] == "classroom50/result/v1"
+    assert data["classroom"] == env["CLASSROOM"] and data["assignment"] == env["ASSIGNMENT"]
+    assert data["submission"].startswith("submit/")
+    for field in ("owner", "commit", "release", "review", "datetime"):
+        assert isinstance(data[field], str) and data[field]
+    assert data["assignment_type"] in ("individual", "group", "team")
+    for holder in [data, *data["tests"]]:
+        for field in ("score", "max-score"):
+            assert type(holder[field]) is int and holder[field] >= 0
+        assert holder["score"] <= holder["max-score"]
+    for test in data["tests"]:
+        assert isinstance(test["test-name"], str) and test["test-name"] and type(test["passed"]) is bool
+
+
+def test_the_classroom50_bundle_grades_a_checkout_as_its_runner_does(tmp_path, no_process_left):
+    from conclab import release
+
+    bundle = tmp_path / "classroom" / "autograders" / "week-1"
+    bundle.parent.mkdir(parents=True)
+    run = subprocess.run([sys.executable, "-m", "conclab.cli", "export", "classroom50", str(bundle),
+                          "--topic", "01", "--topic", "02"], capture_output=True, text=True)
+    assert run.returncode == 0, run.stdout + run.stderr
+    checkout = tmp_path / "student"
+    release.release(checkout)  # the student's repository: the template, topic 01 solved
+    shutil.copy(ROOT / "solutions" / "01_threads" / "threads.py", checkout / "exercises" / "01_threads")
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("PYTEST_", "CONCLAB_", "PYTHONPATH", "VIRTUAL_ENV"))}
+    env.update(CLASSROOM="cs-101", ASSIGNMENT="week-1", OWNER="ada", ASSIGNMENT_TYPE="individual",
+               SUBMISSION_TAG="submit/20261124T050000Z-abc1234", COMMIT_URL="https://example.test/commit",
+               RELEASE_URL="https://example.test/release", REVIEW_URL="https://example.test/review",
+               CLASSROOM50_BUNDLE_DIR=str(bundle), RUNNER_TEMP=str(tmp_path))
+    graded = subprocess.run([sys.executable, str(bundle / "autograder.py")], cwd=checkout, env=env,
+                            capture_output=True, text=True, timeout=900)
+    assert graded.returncode == 0, graded.stdout + graded.stderr
+    data = json.loads((checkout / "result.json").read_text())
+    validate_classroom50_result(data, env)
+    assert (data["score"], data["max-score"]) == (10, 20)
+    threads, locks = data["tests"]
+    assert threads["passed"] and threads["score"] == 10
+    assert not locks["passed"] and locks["score"] == 0 and locks["graders"][0]["message"]
+    body = (checkout / "release-body.md").read_text()
+    assert "Score: 10 / 20" in body and "02_locks" in body

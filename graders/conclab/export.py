@@ -1,5 +1,10 @@
-"""`conclab export gradescope OUT.zip`: the course as a Gradescope autograder.
+"""`conclab export gradescope OUT.zip` and `conclab export classroom50 OUT`: the course as an
+autograder for Gradescope and for Classroom 50.
 
+Classroom 50: OUT is the folder to put at CLASSROOM/autograders/ASSIGNMENT/, holding
+autograder.py (see classroom50_autograder.py) and the course it installs and runs.
+
+Gradescope:
 The zip holds setup.sh and run_autograder at its root, and the course (machinery, hidden
 graders, stubs) under course/.  Gradescope unpacks it into /autograder/source and runs
 setup.sh once (a virtual environment with the course installed), then run_autograder for
@@ -54,33 +59,55 @@ exit 0
 IGNORED = shutil.ignore_patterns("__pycache__", "*.pyc", "*.egg-info", ".pytest_cache", ".venv")
 
 
-def _add_tree(archive: zipfile.ZipFile, folder: Path, prefix: str) -> None:
-    for path in sorted(folder.rglob("*")):
-        relative = path.relative_to(folder)
-        if path.is_file() and not any(part in ("__pycache__", ".pytest_cache") or part.endswith(".egg-info")
-                                      for part in relative.parts):
-            archive.write(path, f"{prefix}/{relative.as_posix()}")
-
-
 def _add_script(archive: zipfile.ZipFile, name: str, text: str) -> None:
     info = zipfile.ZipInfo(name)
     info.external_attr = (stat.S_IFREG | 0o755) << 16  # executable once unpacked
     archive.writestr(info, text)
 
 
+def _course_files(root: Path, topics: list[manifest.Topic]) -> list[tuple[Path, str]]:
+    """(file, path in the bundle) for the course a bundle carries: the machinery, the hidden
+    graders of the topics chosen, and every stub (a topic a submission lacks is graded on it)."""
+    files = [(root / name, f"course/{name}") for name in ("pyproject.toml", "README.md")]
+    trees = [(root / "graders" / "conclab", "course/graders/conclab")]
+    trees += [(root / "graders" / t.id, f"course/graders/{t.id}") for t in topics]
+    trees += [(root / "exercises" / t.id, f"course/exercises/{t.id}") for t in manifest.topics()]
+    for folder, prefix in trees:
+        for path in sorted(folder.rglob("*")):
+            relative = path.relative_to(folder)
+            if path.is_file() and not any(part in ("__pycache__", ".pytest_cache") or part.endswith(".egg-info")
+                                          for part in relative.parts):
+                files.append((path, f"{prefix}/{relative.as_posix()}"))
+    return files
+
+
+def _topic_options(topics: list[manifest.Topic]) -> list[str]:
+    if len(topics) == len(manifest.topics()):
+        return []
+    return [arg for t in topics for arg in ("--topic", t.id)]
+
+
 def gradescope(out: Path, topics: list[manifest.Topic], root: Path | None = None) -> None:
     root = root or manifest.course_root()
-    selection = "".join(f"--topic {t.id} " for t in topics) if len(topics) < len(manifest.topics()) else ""
+    selection = "".join(f"{arg} " for arg in _topic_options(topics))
     with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as archive:
         _add_script(archive, "setup.sh", SETUP)
         _add_script(archive, "run_autograder", RUN.replace("__TOPICS__", selection))
-        for name in ("pyproject.toml", "README.md"):
-            archive.write(root / name, f"course/{name}")
-        _add_tree(archive, root / "graders" / "conclab", "course/graders/conclab")
-        for topic in topics:
-            _add_tree(archive, root / "graders" / topic.id, f"course/graders/{topic.id}")
-        for topic in manifest.topics():  # every stub: the package's tests folder layout needs them all
-            _add_tree(archive, root / "exercises" / topic.id, f"course/exercises/{topic.id}")
+        for path, name in _course_files(root, topics):
+            archive.write(path, name)
+
+
+def classroom50(out: Path, topics: list[manifest.Topic], root: Path | None = None) -> None:
+    """The folder to put at CLASSROOM/autograders/ASSIGNMENT/: autograder.py and the course."""
+    root = root or manifest.course_root()
+    out.mkdir(parents=True)
+    for path, name in _course_files(root, topics):
+        (out / name).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(path, out / name)
+    script = (Path(__file__).parent / "classroom50_autograder.py").read_text(encoding="utf-8")
+    (out / "autograder.py").write_text(script.replace("TOPICS: list[str] = []",
+                                                      f"TOPICS: list[str] = {[t.id for t in topics]!r}"),
+                                       encoding="utf-8")
 
 
 def place(submission: Path, target: Path) -> list[str]:
@@ -106,11 +133,15 @@ def place(submission: Path, target: Path) -> list[str]:
 def main(argv: list[str]) -> int:
     import argparse
 
-    parser = argparse.ArgumentParser(prog="conclab export", description="The course for other grading platforms.")
+    parser = argparse.ArgumentParser(prog="conclab export", description="The course as an autograder for another platform.")
     kinds = parser.add_subparsers(dest="kind", required=True)
     gs = kinds.add_parser("gradescope", help="a Gradescope autograder zip (setup.sh, run_autograder, the course)")
     gs.add_argument("out", metavar="OUT.zip")
     gs.add_argument("--topic", action="append", default=[], help="only these topics (repeatable): one assignment")
+    c50 = kinds.add_parser("classroom50", help="a Classroom 50 autograder bundle: the folder to put at "
+                                               "CLASSROOM/autograders/ASSIGNMENT/")
+    c50.add_argument("out", metavar="OUT")
+    c50.add_argument("--topic", action="append", default=[], help="only these topics (repeatable): one assignment")
     put = kinds.add_parser("place", help=argparse.SUPPRESS)
     put.add_argument("submission")
     put.add_argument("target")
@@ -124,14 +155,20 @@ def main(argv: list[str]) -> int:
     except manifest.ManifestError as exc:
         parser.error(str(exc))
     out = Path(options.out)
-    if out.suffix != ".zip":
-        parser.error(f"{out}: the autograder must be a .zip file")
     if not out.resolve().parent.is_dir():
         parser.error(f"the folder {out.resolve().parent} does not exist")
+    if options.kind == "classroom50":
+        if out.exists():
+            parser.error(f"{out} already exists; give a new folder")
+        classroom50(out, topics)
+        print(f"wrote {out}: put it at CLASSROOM/autograders/ASSIGNMENT/ in your classroom50 repository "
+              f"(topics: {', '.join(t.id for t in topics)})")
+        return 0
+    if out.suffix != ".zip":
+        parser.error(f"{out}: the autograder must be a .zip file")
     gradescope(out, topics)
     print(f"wrote {out}: upload it as the assignment's autograder (topics: {', '.join(t.id for t in topics)})")
     return 0
-
 
 if __name__ == "__main__":
     sys.exit(main(sys.argv[1:]))
