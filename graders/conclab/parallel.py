@@ -117,6 +117,10 @@ class ChildWork:
         self._read()
         self._stop.set()
         self._thread.join()
+        # A helper started during the block (the forkserver, the resource tracker) is known as
+        # one only once multiprocessing has noted its pid; a sample may have come first.
+        for pid in cleanup.infrastructure_pids():
+            self.cpu_by_pid.pop(pid, None)
         sampled = sum(self.cpu_by_pid.values())
         self.cpu = max(sampled, _children_rusage() - self._rusage)
 
