@@ -24,7 +24,9 @@ class KVServer:
     """A dict that clients reach through multiprocessing.connection, one thread per client."""
 
     def __init__(self, address: tuple[str, int] = ("127.0.0.1", 0), authkey: bytes = DEFAULT_AUTHKEY):
-        self._listener = Listener(address, authkey=authkey)  # every client must prove it knows the key
+        # backlog: how many new connections may wait for accept() (one, unless you say otherwise).
+        # authkey: every client must prove it knows the key before a request is read.
+        self._listener = Listener(address, backlog=64, authkey=authkey)
         self.address: tuple[str, int] = self._listener.address  # the real port, when port 0 was asked for
         self._data: dict[Any, Any] = {}
         self._lock = threading.Lock()

@@ -8,6 +8,7 @@ reach its code.
 
 import socket
 import struct
+import threading
 import time
 from multiprocessing import AuthenticationError
 from multiprocessing.connection import Client
@@ -128,6 +129,33 @@ def test_a_slow_client_does_not_block_the_others(kvstore, server):
     half.close()
 
 
+def test_many_clients_can_connect_at_once(kvstore, server):
+    clients = 12
+    everyone_ready = threading.Barrier(clients)
+    connected = []
+
+    def client(i):
+        everyone_ready.wait(10)
+        kv = kvstore.KVClient(server.address, server.authkey)
+        connected.append(i)
+        return kv
+
+    jobs = [start(client, i, what=f"KVClient(address, authkey) #{i}") for i in range(clients)]
+    last_progress, seen = time.monotonic(), 0
+    while len(connected) < clients and time.monotonic() - last_progress < 5:  # stalled for 5 s: stuck
+        time.sleep(0.05)
+        if len(connected) > seen:
+            last_progress, seen = time.monotonic(), len(connected)
+    if len(connected) < clients:
+        server.expect_running("while many clients connected")
+        fail(f"{clients} clients connected at the same moment, and {clients - len(connected)} of them were still "
+             "waiting for the handshake 5 s after the last one got through. New connections wait in the listen queue until accept() takes "
+             "them, and the Listener's queue holds one connection unless you ask for more: create it with "
+             "Listener(address, backlog=64, authkey=authkey), and go straight back to accept() after each client.")
+    for job in jobs:
+        call(job.result().close, within=5)
+
+
 def test_concurrent_puts_from_client_processes_lose_nothing(server):
     calls = [(put_range, (server.address, server.authkey, f"c{i}-", 100)) for i in range(4)]
     with ClientProcesses(calls, "client") as clients:
@@ -138,20 +166,26 @@ def test_concurrent_puts_from_client_processes_lose_nothing(server):
            f"(for example {lost[:3]}).")
 
 
+@pytest.mark.chaos(rate=1 / 25)  # more forced switches: the window of a lost update is a few opcodes wide
 def test_concurrent_puts_into_a_server_thread_lose_nothing(kvstore):
+    clients, puts = 6, 80
     with server_thread(kvstore) as server:
+        all_connected = threading.Barrier(clients)
+
         def client(i):
             with kvstore.KVClient(server.address, server.test_authkey) as kv:
-                for j in range(60):
+                all_connected.wait(10)  # every client puts at the same time as the others
+                for j in range(puts):
                     kv.put(f"t{i}-{j}", j)
 
-        run_threads(4, client, within=30, what="a client putting 60 keys")
+        run_threads(clients, client, within=40, what=f"a client putting {puts} keys")
         with connect(kvstore, server.address, server.test_authkey) as kv:
-            lost = [f"t{i}-{j}" for i in range(4) for j in range(60) if call(_get_or_none, kv, f"t{i}-{j}") != j]
-    expect(not lost, f"4 clients put 60 keys each at the same time; {len(lost)} of the 240 were lost (for example "
-           f"{lost[:3]}). Each client has a thread in the server, and the threads share the store: a put that "
-           "reads the store, changes a copy and writes it back can undo a put that happened in between. Make every "
-           "change to the store under one lock.")
+            lost = [f"t{i}-{j}" for i in range(clients) for j in range(puts)
+                    if call(_get_or_none, kv, f"t{i}-{j}") != j]
+    expect(not lost, f"{clients} clients put {puts} keys each at the same time; {len(lost)} of the {clients * puts} were "
+           f"lost (for example {lost[:3]}). Each client has a thread in the server, and the threads share the store: "
+           "a put that reads the store, changes a copy and writes it back can undo a put that happened in between. "
+           "Make every change to the store under one lock.")
 
 
 def _get_or_none(kv, key):
