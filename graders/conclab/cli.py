@@ -172,7 +172,7 @@ def main(argv: list[str] | None = None) -> int:
     grade.add_argument("--format", choices=("conclab", "gradescope"), default="conclab",
                        help="the report's format: conclab's own JSON, or Gradescope's results.json "
                             "(written to results.json unless --json says where)")
-    grade.add_argument("--jobs", type=int, metavar="N", help="grade N topics at a time (default: the usable CPUs)")
+    grade.add_argument("--jobs", type=int, metavar="N", help="grade N topics at a time (default: one more than the usable CPUs)")
     grade.add_argument("--start-method", choices=("fork", "forkserver", "spawn"),
                        help="multiprocessing start method for the process topics")
     grade_all = commands.add_parser("grade-all", help="grade every submission in a folder (one sub-folder per "

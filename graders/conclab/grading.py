@@ -168,14 +168,21 @@ def grade(topics: list[manifest.Topic], impl: Path, root: Path | None = None, jo
           start_method: str | None = None, on_topic: Callable[[TopicResult], None] | None = None) -> Report:
     """Grade the topics of the implementation in `impl`, `jobs` topics at a time."""
     root = root or manifest.course_root()
-    jobs = max(1, jobs or min(parallel.usable_cpus(), len(topics)))
+    # One more run than CPUs: much of grading is waiting (sleeps, time-outs, the machine lock
+    # of the speed-up graders), and the speed-up graders have the machine to themselves anyway.
+    jobs = max(1, jobs or min(parallel.usable_cpus() + 1, len(topics)))
     started = time.monotonic()
     results: dict[str, TopicResult] = {}
     running: set = set()
     pool = ThreadPoolExecutor(max_workers=jobs, thread_name_prefix="grade")
     futures: dict = {}
     try:
-        futures = {pool.submit(grade_topic, topic, impl, root, start_method, running): topic for topic in topics}
+        # The longest first (the budget says roughly how long), so that no long topic is left to
+        # run alone at the end; the results are still reported in topic order.
+        longest_first = sorted(topics, key=lambda t: (-t.budget, -int(t.processes)))
+        submitted = {topic.id: pool.submit(grade_topic, topic, impl, root, start_method, running)
+                     for topic in longest_first}
+        futures = {submitted[topic.id]: topic for topic in topics}
         for future in futures:  # in topic order; each is reported once it is done
             result = future.result()
             results[result.id] = result
