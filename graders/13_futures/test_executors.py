@@ -1,6 +1,7 @@
 """Graders for topic 13: executors.py."""
 
 import concurrent.futures
+import os
 import threading
 import time
 
@@ -198,12 +199,17 @@ def test_parallel_map_sends_many_small_items_in_chunks(executors):
         list(executor.map(workers.square, items))
     one_by_one = time.perf_counter() - reference_started
     best = float("inf")
-    for _ in range(2):  # (that the work is done in processes at all is the previous test's business: with
-        started = time.perf_counter()  # chunks, the workers live a few milliseconds, too short to watch)
-        result = call(executors.parallel_map, workers.square, items, 2, within=30,
+    here = workers.counted_calls.get(os.getpid(), 0)
+    for _ in range(2):
+        started = time.perf_counter()
+        result = call(executors.parallel_map, workers.counted_square, items, 2, within=30,
                       what="parallel_map(square, 20000 small items)")
         best = min(best, time.perf_counter() - started)
     expect(result == [i * i for i in items], "parallel_map(square, range(20000)) gave wrong results.")
+    # With chunks the workers live a few milliseconds, too short to watch; but a call made by a
+    # thread of this process is counted here, and one made in a worker process is not.
+    expect(workers.counted_calls.get(os.getpid(), 0) == here, "parallel_map(square, 20000 small items) computed in "
+           "threads of the calling process, not in worker processes: use a ProcessPoolExecutor.")
     expect(best * 3 < one_by_one, f"parallel_map(square, 20000 small items) took {best:.2f} s; sending the items one "
            f"by one took {one_by_one:.2f} s here. A message to a worker costs far more than squaring a number: pass a "
            "chunksize to executor.map (for example _chunksize(len(items), max_workers)).")

@@ -39,6 +39,17 @@ def square(x: int) -> int:
     return x * x
 
 
+#: Calls of counted_square made in each process.  A worker process counts in its own copy of
+#: this module; only calls made by threads of the process that asks show up in its count.
+counted_calls: dict[int, int] = {}
+
+
+def counted_square(x: int) -> int:
+    pid = os.getpid()
+    counted_calls[pid] = counted_calls.get(pid, 0) + 1
+    return x * x
+
+
 def stamp(value: object, seconds: float = 0.0, error: str = "", wait_for: str = "", touch: str = "") -> tuple:
     """A task that says when and where it ran: waits until the file `wait_for` exists
     (at most 5 s), sleeps `seconds`, creates the file `touch`, then returns
