@@ -201,11 +201,20 @@ def _format_thread_errors(errors: list[threading.ExceptHookArgs]) -> str:
             + "\n".join(parts))
 
 
+# Python 3.11 keeps the AST constructor's recursion depth per interpreter, not per thread, and
+# formatting a traceback parses source lines (for the ^^^ markers): two threads formatting at
+# once can fail with "SystemError: AST constructor recursion depth mismatch" and crash pytest.
+# pytest formats an uncaught thread exception in the thread that raised it, while the main
+# thread may be formatting a failed test: both take this lock.
+_formatting = threading.Lock()
+
+
 def _session_excepthook(previous):
     def hook(args: threading.ExceptHookArgs) -> None:
         if issubclass(args.exc_type, cleanup.StoppedByGrader):
             return
-        previous(args)
+        with _formatting:
+            previous(args)
     return hook
 
 
@@ -305,7 +314,8 @@ def _not_written_yet(exc: BaseException) -> str:
 
 @pytest.hookimpl(wrapper=True)
 def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo):
-    test_report = yield
+    with _formatting:  # see _formatting: the failure's traceback is formatted in here
+        test_report = yield
     if call.when == "call" and test_report.failed and _topic_of(item) is not None:
         _explain_failure(item, call, test_report)
     if test_report.failed or test_report.skipped:
