@@ -21,6 +21,9 @@ import sys
 import tempfile
 import time
 import xml.etree.ElementTree as ET
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -205,6 +208,24 @@ def kill_tree(proc: subprocess.Popen) -> None:
     elif proc.poll() is None:
         proc.kill()
     proc.wait()
+
+
+@contextmanager
+def child_runs(jobs: int, name: str) -> Iterator[tuple[ThreadPoolExecutor, set]]:
+    """Threads that start child runs (with run_in_own_group, passing it the set), `jobs` at a
+    time.  If the block ends with an exception (Ctrl-C, or SIGTERM from a CI step out of
+    time), every run still going is killed with all it started, and runs not started yet
+    are dropped."""
+    running: set = set()
+    pool = ThreadPoolExecutor(max_workers=jobs, thread_name_prefix=name)
+    try:
+        yield pool, running
+    except BaseException:
+        for proc in list(running):
+            kill_tree(proc)
+        raise
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
 
 
 def test_name_matches(outcome_name: str, wanted: str) -> bool:

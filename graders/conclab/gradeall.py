@@ -15,9 +15,8 @@ import json
 import os
 import sys
 import tempfile
-import threading
 import time
-from concurrent.futures import ThreadPoolExecutor, as_completed
+from concurrent.futures import as_completed
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -115,35 +114,21 @@ def grade_all(folder: Path, out: Path, topics: list[manifest.Topic], jobs: int |
     timeout = timeout or submission_timeout(topics)
     console = Console(file=stream or sys.stderr, highlight=False)
     console.print(f"Grading {len(students)} submissions in {folder}, {jobs} at a time")
-    running: set = set()
     rows: dict[str, Row] = {}
-    lock = threading.Lock()
     maximum = sum(t.points for t in topics)
     with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                  console=console, disable=not console.is_terminal) as progress:
+                  console=console, disable=not console.is_terminal) as progress, \
+            devcheck.child_runs(jobs, "grade-all") as (pool, running):
         task = progress.add_task("graded", total=len(students))
-        pool = ThreadPoolExecutor(max_workers=jobs, thread_name_prefix="grade-all")
-        futures: dict = {}
-        try:
-            futures = {pool.submit(grade_submission, s, topics, root, timeout, keep, running): s for s in students}
-            for future in as_completed(futures):
-                row = future.result()
-                with lock:
-                    rows[row.student] = row
-                    done = len(rows)
-                progress.advance(task)
-                if not console.is_terminal:
-                    console.print(f"  [{done}/{len(students)}] {row.student}: {row.total:g} / {maximum} "
-                                  f"{row.status} ({row.duration:.0f} s){' - ' + row.notes if row.notes else ''}",
-                                  markup=False, soft_wrap=True)
-        except BaseException:
-            for future in futures:
-                future.cancel()
-            for proc in list(running):  # Ctrl-C: stop every grading run, and what they started
-                devcheck.kill_tree(proc)
-            raise
-        finally:
-            pool.shutdown(wait=True, cancel_futures=True)
+        futures = [pool.submit(grade_submission, s, topics, root, timeout, keep, running) for s in students]
+        for future in as_completed(futures):
+            row = future.result()
+            rows[row.student] = row
+            progress.advance(task)
+            if not console.is_terminal:
+                console.print(f"  [{len(rows)}/{len(students)}] {row.student}: {row.total:g} / {maximum} "
+                              f"{row.status} ({row.duration:.0f} s){' - ' + row.notes if row.notes else ''}",
+                              markup=False, soft_wrap=True)
     ordered = [rows[s.name] for s in students]
     write_csv(out, ordered, topics)
     return ordered

@@ -16,7 +16,6 @@ import os
 import sys
 import tempfile
 import time
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Callable
@@ -173,29 +172,16 @@ def grade(topics: list[manifest.Topic], impl: Path, root: Path | None = None, jo
     jobs = max(1, jobs or min(parallel.usable_cpus() + 1, len(topics)))
     started = time.monotonic()
     results: dict[str, TopicResult] = {}
-    running: set = set()
-    pool = ThreadPoolExecutor(max_workers=jobs, thread_name_prefix="grade")
-    futures: dict = {}
-    try:
+    with devcheck.child_runs(jobs, "grade") as (pool, running):
         # The longest first (the budget says roughly how long), so that no long topic is left to
         # run alone at the end; the results are still reported in topic order.
         longest_first = sorted(topics, key=lambda t: (-t.budget, -int(t.processes)))
         submitted = {topic.id: pool.submit(grade_topic, topic, impl, root, start_method, running)
                      for topic in longest_first}
-        futures = {submitted[topic.id]: topic for topic in topics}
-        for future in futures:  # in topic order; each is reported once it is done
-            result = future.result()
-            results[result.id] = result
+        for topic in topics:  # each is reported once it and those before it are done
+            results[topic.id] = submitted[topic.id].result()
             if on_topic is not None:
-                on_topic(result)
-    except BaseException:  # Ctrl-C, or SIGTERM from a CI step that ran out of time: stop every run
-        for future in futures:
-            future.cancel()
-        for proc in list(running):
-            devcheck.kill_tree(proc)
-        raise
-    finally:
-        pool.shutdown(wait=True, cancel_futures=True)
+                on_topic(results[topic.id])
     return Report(str(impl), [results[t.id] for t in topics], time.monotonic() - started)
 
 
