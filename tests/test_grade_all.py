@@ -4,6 +4,7 @@ hanging one costs its own row only."""
 from __future__ import annotations
 
 import csv
+import os
 import shutil
 import subprocess
 import sys
@@ -18,9 +19,17 @@ ROOT = manifest.course_root()
 THREADS = manifest.find("01")
 
 
-def conclab(*args: str, cwd=None, timeout: float = 600) -> subprocess.CompletedProcess:
+def conclab(*args: str, cwd=None, timeout: float = 600, env=None) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-m", "conclab.cli", *args], cwd=cwd or ROOT, capture_output=True,
-                          text=True, timeout=timeout, stdin=subprocess.DEVNULL)
+                          text=True, timeout=timeout, stdin=subprocess.DEVNULL, env=env)
+
+
+def own_tmpdir(tmp_path):
+    """An environment whose temporary folder is a fresh one under `tmp_path`, and that folder:
+    a grading command must leave it empty, however its runs ended."""
+    folder = tmp_path / "tmpdir"
+    folder.mkdir()
+    return {**os.environ, "TMPDIR": str(folder)}, folder
 
 
 def submission(folder, name, module_text=None, solved=False):
@@ -68,9 +77,10 @@ def test_a_submission_that_runs_out_of_time_costs_only_its_row(tmp_path, no_proc
                               "def run_all(funcs):\n    _lock.acquire()\n\n"
                               "def start_daemon(target, *args):\n    _lock.acquire()\n")
     out = tmp_path / "grades.csv"
+    env, tmpdir = own_tmpdir(tmp_path)
     started = time.monotonic()
     run = conclab("grade-all", str(subs), "--out", str(out), "--topic", "01", "--timeout", "25",
-                  "--reports", str(tmp_path / "r"))
+                  "--reports", str(tmp_path / "r"), env=env)
     assert time.monotonic() - started < 120
     rows = {row["student"]: row for row in csv.DictReader(out.open())}
     assert rows["stuck"]["status"] == "error" and "did not finish within 25 s" in rows["stuck"]["notes"]
@@ -78,6 +88,7 @@ def test_a_submission_that_runs_out_of_time_costs_only_its_row(tmp_path, no_proc
     assert (tmp_path / "r" / "quick.json").is_file() and (tmp_path / "r" / "stuck.log").is_file()
     assert run.returncode == 1
     assert not processes_mentioning(subs), "a grading run of the stopped submission is still there"
+    assert not list(tmpdir.iterdir()), "the stopped run left temporary files behind"
 
 
 def processes_mentioning(path) -> list:
@@ -112,8 +123,9 @@ def test_a_grading_command_that_is_stopped_takes_its_runs_with_it(tmp_path, comm
                               "def run_all(funcs):\n    _lock.acquire()\n")
     args = (["grade", "--impl", str(subs / "stuck" / "exercises")] if command == "grade"
             else ["grade-all", str(subs), "--out", str(tmp_path / "grades.csv")])
+    env, tmpdir = own_tmpdir(tmp_path)
     proc = subprocess.Popen([sys.executable, "-m", "conclab.cli", *args, "--topic", "01"], cwd=ROOT,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
     deadline = time.monotonic() + 60
     while not any("--conclab-report" in " ".join(p.cmdline()) for p in processes_mentioning(subs)):
         assert time.monotonic() < deadline and proc.poll() is None, "the grading run never started"
@@ -122,3 +134,4 @@ def test_a_grading_command_that_is_stopped_takes_its_runs_with_it(tmp_path, comm
     assert proc.wait(30) != 0
     time.sleep(0.5)
     assert not processes_mentioning(subs)
+    assert not list(tmpdir.iterdir()), "the stopped command left temporary files behind"

@@ -69,6 +69,7 @@ def grade_submission(submission: Path, topics: list[manifest.Topic], root: Path,
             command += ["--topic", topic.id]
         env = {k: v for k, v in os.environ.items() if not k.startswith("PYTEST_")}
         env["CONCLAB_ROOT"] = str(root)
+        env["TMPDIR"] = tmp  # a run killed for its time keeps no temporary files of its own anywhere else
         returncode, output = devcheck.run_in_own_group(command, root, env, timeout, running)
         if keep:
             (keep / f"{submission.name}.log").write_text(output, encoding="utf-8")
