@@ -8,6 +8,7 @@ import os
 import shutil
 import subprocess
 import sys
+import tempfile
 import time
 
 import psutil
@@ -89,6 +90,22 @@ def test_a_submission_that_runs_out_of_time_costs_only_its_row(tmp_path, no_proc
     assert run.returncode == 1
     assert not processes_mentioning(subs), "a grading run of the stopped submission is still there"
     assert not list(tmpdir.iterdir()), "the stopped run left temporary files behind"
+
+
+def test_each_grading_run_has_its_own_temporary_folder_but_the_machine_wide_locks(tmp_path, monkeypatch):
+    from conclab import devcheck, gradeall, machine
+
+    seen = {}
+
+    def run(command, cwd, env, timeout, running):
+        seen.update(env)
+        return 0, ""
+
+    monkeypatch.setattr(devcheck, "run_in_own_group", run)
+    submission(tmp_path, "ada", solved=True)
+    gradeall.grade_submission(tmp_path / "ada", [THREADS], ROOT, 60, None, set())
+    assert seen["TMPDIR"].startswith(tempfile.gettempdir()) and "conclab-grade-all-" in seen["TMPDIR"]
+    assert seen["CONCLAB_LOCKS"] == machine.folder()
 
 
 def processes_mentioning(path) -> list:

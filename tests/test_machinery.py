@@ -256,8 +256,13 @@ def test_an_alone_test_never_shares_the_machine_with_another_test(sandbox):
     env = {**os.environ, "SPANS": str(spans), "CONCLAB_ROOT": str(ROOT)}
     env.pop("PYTEST_XDIST_WORKER", None)
     command = [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "graders", "--impl", "impl", "-q"]
-    runs = [subprocess.Popen(command + extra, cwd=sandbox.path, env=env, stdout=subprocess.DEVNULL)
-            for extra in (["-k", "shared"], ["-k", "alone"], ["-k", "shared"])]
+    # Each run has a temporary folder of its own (as under grade-all); the locks' folder is shared.
+    env["CONCLAB_LOCKS"] = str(sandbox.path / "locks")
+    runs = []
+    for i, extra in enumerate((["-k", "shared"], ["-k", "alone"], ["-k", "shared"])):
+        (sandbox.path / f"tmp{i}").mkdir()
+        runs.append(subprocess.Popen(command + extra, cwd=sandbox.path, env={**env, "TMPDIR": str(sandbox.path / f"tmp{i}")},
+                                     stdout=subprocess.DEVNULL))
     assert [run.wait(120) for run in runs] == [0, 0, 0]
     rows = [line.split() for line in spans.read_text().splitlines()]
     alone = [(float(a), float(b)) for tag, a, b in rows if tag == "alone"]

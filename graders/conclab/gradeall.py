@@ -20,7 +20,7 @@ from concurrent.futures import as_completed
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from . import devcheck, grading, manifest, parallel
+from . import devcheck, grading, machine, manifest, parallel
 
 
 @dataclass
@@ -70,6 +70,7 @@ def grade_submission(submission: Path, topics: list[manifest.Topic], root: Path,
         env = {k: v for k, v in os.environ.items() if not k.startswith("PYTEST_")}
         env["CONCLAB_ROOT"] = str(root)
         env["TMPDIR"] = tmp  # a run killed for its time keeps no temporary files of its own anywhere else
+        env[machine.FOLDER_VARIABLE] = machine.folder()  # but timing tests still see every other run
         returncode, output = devcheck.run_in_own_group(command, root, env, timeout, running)
         if keep:
             (keep / f"{submission.name}.log").write_text(output, encoding="utf-8")

@@ -21,8 +21,16 @@ try:
 except ImportError:  # Windows
     fcntl = None  # type: ignore[assignment]
 
-_FOLDER = os.path.join(tempfile.gettempdir(), "conclab-locks")
+# Every grading process on the machine must find the same folder, whatever its TMPDIR:
+# a parent that gives its children a temporary folder of their own passes this one on.
+FOLDER_VARIABLE = "CONCLAB_LOCKS"
+_FOLDER = os.environ.get(FOLDER_VARIABLE) or os.path.join(tempfile.gettempdir(), "conclab-locks")
 MAX_WAIT = 300.0  # never wait for ever: after this, run anyway
+
+
+def folder() -> str:
+    """Where the machine-wide locks live."""
+    return _FOLDER
 
 
 def _open(name: str) -> int:
