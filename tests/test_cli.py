@@ -37,3 +37,16 @@ def test_dev_bench_prints_the_speed_up_of_each_cpu_bound_function():
     assert run.returncode == 0, run.stderr
     assert "gil.count_primes" in run.stdout and "usable CPU" in run.stdout
     assert conclab("dev", "bench", "--rounds", "0").returncode == 2
+
+
+def test_export_refuses_bad_input_and_writes_nothing(tmp_path):
+    (tmp_path / "taken").mkdir()
+    before = sorted(tmp_path.rglob("*"))
+    for args, complaint in [(["nbgrader", str(tmp_path / "taken")], "already exists"),
+                            (["nbgrader", str(tmp_path / "new"), "--topic", "99"], "no topic '99'"),
+                            (["nbgrader", str(tmp_path / "no" / "such" / "course")], "does not exist"),
+                            (["classroom50", str(tmp_path / "taken")], "already exists"),
+                            (["gradescope", str(tmp_path / "out.tar")], "must be a .zip")]:
+        run = conclab("export", *args)
+        assert run.returncode == 2 and complaint in run.stderr, (args, run.stderr)
+    assert sorted(tmp_path.rglob("*")) == before

@@ -184,7 +184,8 @@ def main(argv: list[str] | None = None) -> int:
     grade_all.add_argument("--timeout", type=float, metavar="S", help="seconds one submission may take in all "
                                                                        "(default: every topic's time limit added up)")
     grade_all.add_argument("--reports", metavar="DIR", help="keep each submission's JSON report and output here")
-    commands.add_parser("export", help="`conclab export gradescope OUT.zip`: the course for another grading platform")
+    commands.add_parser("export", help="`conclab export gradescope|classroom50|nbgrader OUT`: the course for another "
+                                       "grading platform")
     release = commands.add_parser("release", help="write the student template (no solutions, no hidden graders)")
     release.add_argument("out", metavar="OUT")
     commands.add_parser("dev", help="`conclab dev check`: the course's own checks (solutions, stubs, mutants, "

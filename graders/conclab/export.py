@@ -1,4 +1,4 @@
-"""`conclab export gradescope OUT.zip` and `conclab export classroom50 OUT`: the course as an
+"""`conclab export gradescope OUT.zip`, `conclab export classroom50 OUT` (and `nbgrader OUT`, see nbexport.py): the course as an
 autograder for Gradescope and for Classroom 50.
 
 Classroom 50: OUT is the folder to put at CLASSROOM/autograders/ASSIGNMENT/, holding
@@ -142,6 +142,9 @@ def main(argv: list[str]) -> int:
                                                "CLASSROOM/autograders/ASSIGNMENT/")
     c50.add_argument("out", metavar="OUT")
     c50.add_argument("--topic", action="append", default=[], help="only these topics (repeatable): one assignment")
+    nb = kinds.add_parser("nbgrader", help="an nbgrader course folder: a notebook assignment per topic in source/")
+    nb.add_argument("out", metavar="OUT")
+    nb.add_argument("--topic", action="append", default=[], help="only these topics (repeatable)")
     put = kinds.add_parser("place", help=argparse.SUPPRESS)
     put.add_argument("submission")
     put.add_argument("target")
@@ -157,6 +160,19 @@ def main(argv: list[str]) -> int:
     out = Path(options.out)
     if not out.resolve().parent.is_dir():
         parser.error(f"the folder {out.resolve().parent} does not exist")
+    if options.kind in ("classroom50", "nbgrader") and out.exists():
+        parser.error(f"{out} already exists; give a new folder")
+    if options.kind == "nbgrader":
+        from . import nbexport
+
+        try:
+            nbexport.export(out, topics)
+        except manifest.ManifestError as exc:
+            print(f"conclab export nbgrader: {exc}", file=sys.stderr)
+            return 1
+        print(f"wrote {out}: an nbgrader course with {len(topics)} assignment(s) in {out / 'source'}; "
+              f"its README.md says how to generate, release and autograde them")
+        return 0
     if options.kind == "classroom50":
         if out.exists():
             parser.error(f"{out} already exists; give a new folder")

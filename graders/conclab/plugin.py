@@ -81,7 +81,17 @@ def _topic_of(item: pytest.Item) -> manifest.Topic | None:
 
 # ---------------------------------------------------------------- configuration
 
+MARKERS = (
+    "weight(n): this test's share of its topic's points (default 1)",
+    "no_chaos: run without forced thread switches (timing and speed-up tests)",
+    "chaos(rate): force a thread switch at this share of the opcodes of student code (default 1/50)",
+    "alone: a timing-sensitive test that must not share the machine with other tests",
+)
+
+
 def pytest_configure(config: pytest.Config) -> None:
+    for line in MARKERS:
+        config.addinivalue_line("markers", line)
     global _state
     _state = _State(config)
     dirs = [str(_state.topic_dir(t)) for t in manifest.topics()]
