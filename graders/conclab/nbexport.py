@@ -11,10 +11,11 @@ Each notebook holds, in order:
   exercise's stub, buggy starting code and TODOs included;
 - the public tests, written to test_module.py by a read-only cell, and a cell that runs them;
 - one autograder test cell per hidden grader (`### BEGIN HIDDEN TESTS`), worth the grader's
-  share of the topic's points; the first carries the graders' source for the others.
+  share of the topic's points; the first carries the graders' source and runs them all
+  (in one pytest process, as `conclab grade` does), each cell reports its own test.
 
-The tests run through conclab.notebook, each in a pytest process of its own, so the course
-(concurrency-lab) must be installed where the notebooks run.
+The tests run through conclab.notebook, so the course (concurrency-lab) must be installed
+where the notebooks run.
 """
 
 from __future__ import annotations
@@ -27,14 +28,15 @@ import sys
 import tempfile
 from pathlib import Path
 
-from . import grading, manifest, notebook, report
+from . import grading, manifest, report
 
 MARKERS = ("BEGIN SOLUTION", "END SOLUTION", "BEGIN HIDDEN TESTS", "END HIDDEN TESTS")
 
 
 def cell_timeout(topics: list[manifest.Topic]) -> int:
-    """nbgrader's time limit for one cell: above the longest test run conclab.notebook allows."""
-    return int(max(notebook.run_timeout(t, one_test=False) for t in topics) + 30)
+    """nbgrader's time limit for one cell: above the longest test run conclab.notebook allows
+    (the first grader cell of a topic runs all of the topic's graders)."""
+    return int(max(grading.topic_timeout(t) for t in topics) + 30)
 
 
 CONFIG = '''# nbgrader settings of the concurrency-lab course (conclab export nbgrader).
@@ -51,8 +53,9 @@ c.ClearSolutions.code_stub = {{"python": ""}}
 # and a submission stale files (the notebook's cells write them afresh).
 c.CourseDirectory.ignore = [".ipynb_checkpoints", "*.pyc", "__pycache__", "feedback", "*.py"]
 
-# Each test cell runs one test in a process of its own, stopped at the topic's time budget;
-# this limit is only the backstop for a cell that hangs anyway.
+# A topic's first test cell runs all its graders in a process of its own, each stopped at
+# the topic's time budget and the run at its overall limit; the other cells report their own
+# test's result.  This limit is only the backstop for a cell that hangs anyway.
 c.Execute.timeout = {timeout}
 c.Execute.interrupt_on_timeout = True
 '''
@@ -74,8 +77,9 @@ Then, from this folder:
     nbgrader release_assignment 01_threads      # with an exchange, or share release/ as you like
     nbgrader autograde 01_threads
 
-Each test cell runs one grader in a pytest process of its own, within the topic's time
-budget; a submission that deadlocks or crashes fails that test and the next cell runs.
+The first test cell of a notebook runs the topic's graders in a pytest process of their
+own, each within the topic's time budget, and every test cell reports its own grader: a
+submission that deadlocks or crashes fails those tests and autograde goes on.
 `c.Execute.timeout` in nbgrader_config.py is the backstop for a cell that hangs anyway.
 """
 
@@ -145,8 +149,8 @@ def _how_to(topic: manifest.Topic) -> str:
             f"experiments in a new cell:\n\n```python\nimport importlib, {topic.module}\n"
             f"importlib.reload({topic.module})  # picks up your latest save\n```"
             f"{processes if topic.processes else ''}\n\n"
-            f"Then run the public tests below. The cells after them are graded: each runs a hidden test "
-            f"in a process of its own, with a time limit of {topic.budget:g} s, so a deadlock fails that "
+            f"Then run the public tests below. The cells after them are graded: each reports a hidden test, "
+            f"run in a process of its own with a time limit of {topic.budget:g} s, so a deadlock fails that "
             f"test instead of freezing the notebook.")
 
 

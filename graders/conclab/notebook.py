@@ -3,17 +3,19 @@
 A topic's notebook writes the student's module to a file in its folder (`%%writefile
 bank.py`), so that child processes started with spawn or forkserver can import it:
 functions defined in a notebook live in `__main__`, which such a child cannot import.
-The tests never run in the notebook's own kernel: each runs in a pytest process of its
-own, with the course plugin's time budget and clean-up, on a copy of that file.  Student
-code that hangs, crashes or ends its process costs the test, never the notebook.
+The tests never run in the notebook's own kernel: they run in a pytest process of their
+own, as `conclab grade` runs them (each test within the topic's time budget, with the
+plugin's clean-up), on a copy of that file.  Student code that hangs, crashes or ends its
+process costs tests, never the notebook.
 
 - `check(topic)`: the topic's public tests (the notebook writes them next to the module).
-- `graders(topic, source).check(test)`: one hidden grader; the source comes from the
-  notebook's hidden test cell, so the graders never ship to students.
+- `graders(topic, source).check(test)`: one hidden grader's result; the source comes from
+  the notebook's hidden test cell, so the graders never ship to students.
 """
 
 from __future__ import annotations
 
+import hashlib
 import os
 import shutil
 import sys
@@ -24,20 +26,16 @@ from pathlib import Path
 from . import devcheck, grading, manifest, report
 
 
-def run_timeout(topic: manifest.Topic, one_test: bool) -> float:
-    """How long a cell's pytest run may take: one grader, or all of the public tests (a few,
-    which fail at their budget if they hang, so not every one of them can)."""
-    return topic.budget * 2 + 30 if one_test else topic.budget * 4 + 30
-
-
 class TestFailed(AssertionError):
     """A test failed; the message says what was expected and what happened."""
 
 
-def _run(topic: manifest.Topic, test_file: str, test_source: str, selection: list[str],
+def _run(topic: manifest.Topic, test_file: str, test_source: str,
          folder: Path) -> tuple[list[dict], dict[str, dict], int, str]:
-    """Run tests of `test_source` (as `test_file`) on the module in `folder`, in a pytest
-    process of its own.  Returns (collected, results by nodeid, exit status, output)."""
+    """Run the tests of `test_source` (as `test_file`) on the module in `folder`, in a pytest
+    process of its own, as `conclab grade` runs a topic: each test within the topic's time
+    budget, the whole run within grading.topic_timeout.  Returns (collected, results by
+    nodeid, exit status, output)."""
     module = folder / topic.filename
     if not module.is_file():
         raise TestFailed(f"There is no {topic.filename} in {folder}: run the cell that starts with "
@@ -53,14 +51,12 @@ def _run(topic: manifest.Topic, test_file: str, test_source: str, selection: lis
                 shutil.copy(path, code / path.name)
         (tests / test_file).write_text(test_source, encoding="utf-8")
         report_path = root / "results.jsonl"
-        command = [sys.executable, "-m", "pytest", *[f"graders/{topic.id}/{test_file}::{name}" for name in selection],
-                   "-q", "-p", "no:cacheprovider", "-p", "conclab.plugin", "--import-mode=importlib",
-                   f"--impl={root / 'exercises'}", f"--conclab-report={report_path}"]
-        if not selection:
-            command[3:3] = [f"graders/{topic.id}/{test_file}"]
+        command = [sys.executable, "-m", "pytest", f"graders/{topic.id}/{test_file}", "-q", "-p", "no:cacheprovider",
+                   "-p", "conclab.plugin", "--import-mode=importlib", f"--impl={root / 'exercises'}",
+                   f"--conclab-report={report_path}"]
         env = {k: v for k, v in os.environ.items() if not k.startswith("PYTEST_")}
         env["CONCLAB_ROOT"] = str(root)
-        returncode, output = devcheck.run_in_own_group(command, root, env, run_timeout(topic, bool(selection)))
+        returncode, output = devcheck.run_in_own_group(command, root, env, grading.topic_timeout(topic))
         collected, results, _ = report.read(report_path)
     return collected, results, returncode, output
 
@@ -68,8 +64,9 @@ def _run(topic: manifest.Topic, test_file: str, test_source: str, selection: lis
 def _explain_missing(returncode: int, output: str) -> str:
     tail = "\n".join(line for line in output.strip().splitlines()[-8:])
     if returncode == -1:
-        return f"The test did not finish in time and was stopped.\n{tail}"
-    return f"The test process ended before the test did (exit status {returncode}).\n{tail}"
+        return f"The tests did not finish in time and were stopped before this one ended.\n{tail}"
+    return (f"The test process ended before this test did (exit status {returncode}): something in the "
+            f"code under test ended the process.\n{tail}")
 
 
 def check(topic_id: str, folder: str | os.PathLike = ".") -> None:
@@ -84,7 +81,7 @@ def check(topic_id: str, folder: str | os.PathLike = ".") -> None:
         raise TestFailed(f"There is no {test_file} in {folder}: run the cell above that starts with "
                          f"%%writefile {test_file} first.") from None
     started = time.monotonic()
-    collected, results, returncode, output = _run(topic, test_file, source, [], folder)
+    collected, results, returncode, output = _run(topic, test_file, source, folder)
     if not collected:
         raise TestFailed(_explain_missing(returncode, output))
     failed = []
@@ -103,19 +100,34 @@ def check(topic_id: str, folder: str | os.PathLike = ".") -> None:
 
 
 class Graders:
-    """A topic's hidden graders, as the notebook's hidden test cells carry them."""
+    """A topic's hidden graders, as the notebook's hidden test cells carry them.  The first
+    cell to ask runs them all in one pytest process (as `conclab grade` does); each cell then
+    reports its own test.  They run again once the module files have changed."""
 
     def __init__(self, topic_id: str, source: str):
         self.topic = manifest.find(topic_id)
         self.source = source
+        self._fingerprint: str | None = None
+        self._run: tuple[list[dict], dict[str, dict], int, str] | None = None
+
+    def _module_fingerprint(self, folder: Path) -> str:
+        digest = hashlib.sha256(self.source.encode())
+        for path in sorted(folder.glob("*.py")):
+            if not path.name.startswith("test_"):
+                digest.update(path.name.encode() + b"\0" + path.read_bytes() + b"\0")
+        return digest.hexdigest()
 
     def check(self, name: str, folder: str | os.PathLike = ".") -> None:
-        """Run one grader (a test name, with its [parameters] if it has some)."""
+        """The result of one grader (a test name, with its [parameters] if it has some)."""
         __tracebackhide__ = True
         folder = Path(folder).resolve()
-        collected, results, returncode, output = _run(self.topic, f"test_{self.topic.module}.py", self.source,
-                                                      [name], folder)
-        result = next(iter(results.values()), None)
+        fingerprint = self._module_fingerprint(folder)
+        if self._run is None or fingerprint != self._fingerprint:
+            self._run = _run(self.topic, f"test_{self.topic.module}.py", self.source, folder)
+            self._fingerprint = fingerprint
+        collected, results, returncode, output = self._run
+        nodeid = next((t["nodeid"] for t in collected if t["name"] == name), None)
+        result = results.get(nodeid) if nodeid else None
         if result is None:
             raise TestFailed(_explain_missing(returncode, output))
         if result["outcome"] == "failed":
