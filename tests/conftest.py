@@ -63,3 +63,12 @@ def no_process_left():
     for proc in left:
         proc.kill()
     assert not left, f"processes left running: {[p.cmdline() for p in left]}"
+
+
+def pytest_configure(config):
+    config.addinivalue_line("markers", "long: a test of minutes; runs first, so that with -n no worker is left "
+                                       "finishing one alone at the end")
+
+
+def pytest_collection_modifyitems(session, config, items):
+    items.sort(key=lambda item: item.get_closest_marker("long") is None)  # stable: the rest keep their order

@@ -129,6 +129,7 @@ def scores_of(course: Path, student: str) -> dict[str, float]:
         return scores
 
 
+@pytest.mark.long
 def test_autograde_gives_solutions_full_marks_stubs_zero_and_a_deadlock_costs_its_topic(course, tmp_path,
                                                                                          no_process_left):
     from concurrent.futures import ThreadPoolExecutor

@@ -13,6 +13,7 @@ TOPICS = manifest.topics()
 STUB_SECONDS = 20
 
 
+@pytest.mark.long
 def test_solutions_pass_every_grader_and_public_test():
     paths = [f"graders/{t.id}" for t in TOPICS] + [f"exercises/{t.id}" for t in TOPICS]
     run = devcheck.run_pytest(paths, impl=ROOT / "solutions")
@@ -39,6 +40,7 @@ def test_stub_fails_its_public_tests_quickly(topic, no_process_left):
 PROCESS_TOPICS = [t for t in TOPICS if t.processes]
 
 
+@pytest.mark.long
 @pytest.mark.parametrize("method", ["spawn", "forkserver"])
 def test_process_topics_pass_under_every_start_method(method):
     import multiprocessing

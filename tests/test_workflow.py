@@ -123,6 +123,7 @@ def run_step(copy, command: str, timeout: float):
     return proc.returncode, output
 
 
+@pytest.mark.long
 @pytest.mark.skipif(os.name == "nt", reason="the Classroom workflow runs on Linux")
 def test_each_step_fails_on_the_stubs_and_sample_steps_pass_on_the_solutions(course_copy):
     import shutil

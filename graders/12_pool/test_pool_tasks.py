@@ -37,7 +37,9 @@ def test_sum_of_squares_is_right_and_computed_in_worker_processes(pool_tasks, pr
         result = call(pool_tasks.sum_of_squares, n, processes, within=20)
     expect(result == squares_below(n), f"sum_of_squares({n}, processes={processes}) should be {squares_below(n)}, "
            f"got {result}.")
-    computing = work.pids(share=0.25)
+    # A worker that did a tenth of the work counts: on a busy machine the workers start late and
+    # unevenly, and one may take most chunks; a single chunk leaves the others at their start-up.
+    computing = work.pids(share=0.1)
     expect(computing, f"sum_of_squares({n}, processes={processes}) did all the computing in the calling process. "
            "Cut range(n) into chunks and compute them with pool.map in a multiprocessing.Pool.")
     expect(len(computing) >= min(processes, 2),
