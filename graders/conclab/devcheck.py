@@ -148,13 +148,20 @@ def run_pytest(paths: list[str], impl: Path | str | None = None, args: list[str]
                    f"--junitxml={xml_path}", "-o", "junit_family=xunit1", *args]
         if impl is not None:
             command.append(f"--impl={impl}")
-        env = {k: v for k, v in os.environ.items() if not k.startswith("PYTEST_")}
-        env["CONCLAB_ROOT"] = str(root)
+        env = child_env(root)
         started = time.monotonic()
         returncode, output = run_in_own_group(command, root, env, timeout)
         duration = time.monotonic() - started
         outcomes, test_time = _read_report(xml_path)
         return Run(returncode, outcomes, duration, output, test_time)
+
+
+def child_env(root: Path) -> dict[str, str]:
+    """The environment of a pytest run started from here: ours, without the variables of a
+    pytest run we may be part of, with the course folder it is to grade with."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PYTEST_")}
+    env["CONCLAB_ROOT"] = str(root)
+    return env
 
 
 def run_in_own_group(command: list[str], cwd: Path, env: dict[str, str], timeout: float,

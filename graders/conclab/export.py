@@ -174,8 +174,6 @@ def main(argv: list[str]) -> int:
               f"its README.md says how to generate, release and autograde them")
         return 0
     if options.kind == "classroom50":
-        if out.exists():
-            parser.error(f"{out} already exists; give a new folder")
         classroom50(out, topics)
         print(f"wrote {out}: put it at CLASSROOM/autograders/ASSIGNMENT/ in your classroom50 repository "
               f"(topics: {', '.join(t.id for t in topics)})")

@@ -67,8 +67,7 @@ def grade_submission(submission: Path, topics: list[manifest.Topic], root: Path,
                    "--json", str(report_path)]
         for topic in topics:
             command += ["--topic", topic.id]
-        env = {k: v for k, v in os.environ.items() if not k.startswith("PYTEST_")}
-        env["CONCLAB_ROOT"] = str(root)
+        env = devcheck.child_env(root)
         env["TMPDIR"] = tmp  # a run killed for its time keeps no temporary files of its own anywhere else
         env[machine.FOLDER_VARIABLE] = machine.folder()  # but timing tests still see every other run
         returncode, output = devcheck.run_in_own_group(command, root, env, timeout, running)

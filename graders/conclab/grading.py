@@ -109,8 +109,7 @@ def grade_topic(topic: manifest.Topic, impl: Path, root: Path, start_method: str
                    f"--impl={impl}", f"--conclab-report={report_path}"]
         if start_method:
             command.append(f"--start-method={start_method}")
-        env = {k: v for k, v in os.environ.items() if not k.startswith("PYTEST_")}
-        env["CONCLAB_ROOT"] = str(root)
+        env = devcheck.child_env(root)
         started = time.monotonic()
         returncode, output = devcheck.run_in_own_group(command, root, env, timeout, running)
         duration = time.monotonic() - started

@@ -21,14 +21,13 @@ where the notebooks run.
 from __future__ import annotations
 
 import json
-import os
 import re
 import subprocess
 import sys
 import tempfile
 from pathlib import Path
 
-from . import grading, manifest, report
+from . import devcheck, grading, manifest, report
 
 MARKERS = ("BEGIN SOLUTION", "END SOLUTION", "BEGIN HIDDEN TESTS", "END HIDDEN TESTS")
 
@@ -158,8 +157,7 @@ def collect_graders(root: Path, topics: list[manifest.Topic]) -> dict[str, list[
     """The grader tests of each topic (nodeid, name, weight), as pytest collects them."""
     with tempfile.TemporaryDirectory(prefix="conclab-nbexport-") as tmp:
         report_path = Path(tmp) / "collected.jsonl"
-        env = {k: v for k, v in os.environ.items() if not k.startswith("PYTEST_")}
-        env["CONCLAB_ROOT"] = str(root)
+        env = devcheck.child_env(root)
         run = subprocess.run([sys.executable, "-m", "pytest", *[f"graders/{t.id}" for t in topics], "--collect-only",
                               "-q", "-p", "no:cacheprovider", f"--impl={root / 'solutions'}",
                               f"--conclab-report={report_path}"], cwd=root, env=env, capture_output=True, text=True,

@@ -54,8 +54,7 @@ def _run(topic: manifest.Topic, test_file: str, test_source: str,
         command = [sys.executable, "-m", "pytest", f"graders/{topic.id}/{test_file}", "-q", "-p", "no:cacheprovider",
                    "-p", "conclab.plugin", "--import-mode=importlib", f"--impl={root / 'exercises'}",
                    f"--conclab-report={report_path}"]
-        env = {k: v for k, v in os.environ.items() if not k.startswith("PYTEST_")}
-        env["CONCLAB_ROOT"] = str(root)
+        env = devcheck.child_env(root)
         returncode, output = devcheck.run_in_own_group(command, root, env, grading.topic_timeout(topic))
         collected, results, _ = report.read(report_path)
     return collected, results, returncode, output
