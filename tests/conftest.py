@@ -41,10 +41,8 @@ class Sandbox:
         return target
 
     def pytest(self, *args: str, timeout: float = 120) -> subprocess.CompletedProcess:
-        env = {k: v for k, v in os.environ.items() if not k.startswith("PYTEST_")}
-        env["CONCLAB_ROOT"] = str(ROOT)
         return subprocess.run([sys.executable, "-m", "pytest", "-p", "no:cacheprovider", *args],
-                              cwd=self.path, env=env, capture_output=True, text=True, timeout=timeout,
+                              cwd=self.path, env=devcheck.child_env(ROOT), capture_output=True, text=True, timeout=timeout,
                               stdin=subprocess.DEVNULL)
 
 
@@ -63,6 +61,15 @@ def no_process_left():
     for proc in left:
         proc.kill()
     assert not left, f"processes left running: {[p.cmdline() for p in left]}"
+
+
+def pytest_xdist_auto_num_workers(config) -> int:
+    """`-n auto`: one and a half workers per usable CPU.  Most of these tests wait (for graders
+    to wait out the time bounds a stub runs into, for child programs, for installs), so one
+    worker per CPU leaves the machine half idle.  Timing graders still run alone among
+    grading runs (conclab.machine)."""
+    cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    return -(-3 * cpus // 2)
 
 
 def pytest_configure(config):
