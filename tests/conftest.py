@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 import textwrap
@@ -11,7 +10,7 @@ from pathlib import Path
 import psutil
 import pytest
 
-from conclab import devcheck, manifest
+from conclab import devcheck, manifest, parallel
 
 ROOT = manifest.course_root()
 TOPICS = manifest.topics()
@@ -68,8 +67,7 @@ def pytest_xdist_auto_num_workers(config) -> int:
     to wait out the time bounds a stub runs into, for child programs, for installs), so one
     worker per CPU leaves the machine half idle.  Timing graders still run alone among
     grading runs (conclab.machine)."""
-    cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
-    return -(-3 * cpus // 2)
+    return -(-3 * parallel.usable_cpus() // 2)
 
 
 def pytest_configure(config):
