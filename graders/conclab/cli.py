@@ -11,10 +11,12 @@ from pathlib import Path
 from . import devcheck, manifest
 
 
-def _console(stream=None):
+def _console(stream=None, soft_wrap: bool = False):
+    """A console for a command's output; with soft_wrap, long lines are left for the terminal
+    to wrap (a failure message keeps its layout, and a test reading the output sees it whole)."""
     from rich.console import Console
 
-    return Console(file=stream or sys.stdout, highlight=False, soft_wrap=False)
+    return Console(file=stream or sys.stdout, highlight=False, soft_wrap=soft_wrap)
 
 
 def _impl_folder(value: str | None, root: Path) -> Path:
@@ -147,6 +149,126 @@ def _grade_all(options: argparse.Namespace) -> int:
     return 1 if broken else 0
 
 
+def _student_topic(command: str, key: str):
+    """The course root and the topic a student command names, or None after saying what is wrong."""
+    try:
+        return manifest.course_root(), manifest.find(key)
+    except manifest.ManifestError as exc:
+        print(f"conclab {command}: {exc}", file=sys.stderr)
+        return None
+
+
+def _list(options: argparse.Namespace) -> int:
+    from . import screens, student
+
+    try:
+        root = manifest.course_root()
+    except manifest.ManifestError as exc:
+        print(f"conclab list: {exc}", file=sys.stderr)
+        return 2
+    console = _console(soft_wrap=True)
+    progress = student.Progress(root)
+    statuses = {t.id: student.status(t, root, progress) for t in manifest.topics()}
+    unchecked = [t for t in manifest.topics() if statuses[t.id] == student.UNCHECKED]
+    if unchecked:  # changed since their last check: check them now
+        from rich.progress import Progress
+
+        _exit_on_sigterm()
+        with Progress(console=_console(sys.stderr), transient=True) as bar:
+            task = bar.add_task(f"Checking {len(unchecked)} topic{'s' * (len(unchecked) != 1)} you changed",
+                                total=len(unchecked))
+            student.check_all(unchecked, root, progress, on_done=lambda done: bar.advance(task))
+        statuses = {t.id: student.status(t, root, progress) for t in manifest.topics()}
+    screens.show_list(console, statuses)
+    return 0
+
+
+def _check(options: argparse.Namespace) -> int:
+    from . import screens, student
+
+    found = _student_topic("check", options.topic)
+    if found is None:
+        return 2
+    root, topic = found
+    console = _console(soft_wrap=True)
+    _exit_on_sigterm()
+    with console.status(f"Running the public tests of {topic.id}...") if console.is_terminal else _nothing():
+        progress = student.Progress(root)
+        done = student.check(topic, root, progress)
+    screens.show_check(console, done, root, progress)
+    return 0 if done.passed else 1
+
+
+def _nothing():
+    from contextlib import nullcontext
+
+    return nullcontext()
+
+
+def _hint(options: argparse.Namespace) -> int:
+    from . import screens, student
+
+    found = _student_topic("hint", options.topic)
+    if found is None:
+        return 2
+    root, topic = found
+    console = _console(soft_wrap=True)
+    progress = student.Progress(root)
+    if options.all:
+        seen = progress.hints_seen(topic)
+        if not seen:
+            console.print(f"No hints of {topic.id} seen yet: `conclab hint {topic.number}` shows the first.")
+            return 0
+        screens.show_hints(console, topic, 1, seen)
+        return 0
+    seen = student.next_hint(topic, progress)
+    screens.show_hints(console, topic, seen, seen)
+    return 0
+
+
+def _watch(options: argparse.Namespace) -> int:
+    from . import watch
+
+    try:
+        root = manifest.course_root()
+        start = manifest.find(options.topic) if options.topic else None
+    except manifest.ManifestError as exc:
+        print(f"conclab watch: {exc}", file=sys.stderr)
+        return 2
+    _exit_on_sigterm()
+    return watch.watch(root, start, _console(soft_wrap=True))
+
+
+def _reset(options: argparse.Namespace) -> int:
+    from . import screens, student
+
+    found = _student_topic("reset", options.topic)
+    if found is None:
+        return 2
+    root, topic = found
+    path = student.module_path(topic, root)
+    shown = screens.relative(path, root)
+    stub = student.original_stub(topic, root)
+    if stub is None:
+        print(f"conclab reset: cannot find the original stub of {topic.id} in this copy of the course; "
+              f"nothing changed", file=sys.stderr)
+        return 2
+    if path.is_file() and path.read_text(encoding="utf-8", errors="replace") == stub:
+        print(f"{shown} is already the original stub: nothing to reset.")
+        return 0
+    if not options.yes:
+        try:
+            answer = input(f"Put the original stub back in {shown}? Your changes to it will be lost. [y/N] ")
+        except EOFError:
+            answer = ""
+        if answer.strip().lower() not in ("y", "yes"):
+            print("Nothing changed.")
+            return 1
+    student.reset(topic, root, student.Progress(root))
+    print(f"{shown} is the original stub again. The lesson: exercises/{topic.id}/README.md.")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv[:2] == ["dev", "check"]:
@@ -192,7 +314,27 @@ def main(argv: list[str] | None = None) -> int:
                                     "variants); `conclab dev bench`: parallel speed-ups of the solutions; "
                                     "`conclab dev bench-grading`: how long grade and grade-all take; "
                                     "`conclab dev workflow`: writes the Classroom workflow from the manifest")
+    listing = commands.add_parser("list", help="every topic, its status and points, and your progress")
+    listing.set_defaults(run=_list)
+    topic_help = "the topic: 03, 03_condition or condition"
+    check = commands.add_parser("check", help="run a topic's public tests and explain the first problem")
+    check.add_argument("topic", metavar="TOPIC", help=topic_help)
+    check.set_defaults(run=_check)
+    hint = commands.add_parser("hint", help="one more hint for a topic each time")
+    hint.add_argument("topic", metavar="TOPIC", help=topic_help)
+    hint.add_argument("--all", action="store_true", help="show every hint you have seen so far")
+    hint.set_defaults(run=_hint)
+    watch = commands.add_parser("watch", help="check the topic you work on each time you save it")
+    watch.add_argument("topic", metavar="TOPIC", nargs="?", help="start with this topic (default: the first one "
+                                                                   "that does not pass)")
+    watch.set_defaults(run=_watch)
+    reset = commands.add_parser("reset", help="put a topic's original stub back (asks first)")
+    reset.add_argument("topic", metavar="TOPIC", help=topic_help)
+    reset.add_argument("--yes", action="store_true", help="do not ask")
+    reset.set_defaults(run=_reset)
     options = parser.parse_args(argv)
+    if hasattr(options, "run"):
+        return options.run(options)
     if options.command == "grade":
         return _grade(options)
     if options.command == "grade-all":

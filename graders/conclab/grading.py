@@ -96,16 +96,17 @@ def score_topic(topic: manifest.Topic, collected: list[dict], results: dict[str,
 
 
 def grade_topic(topic: manifest.Topic, impl: Path, root: Path, start_method: str | None = None,
-                running: set | None = None) -> TopicResult:
+                running: set | None = None, tests: str = "graders") -> TopicResult:
+    """Run a topic's graders (or, with tests="exercises", its public tests) on `impl`."""
     timeout = topic_timeout(topic)
-    if not (root / "graders" / topic.id).is_dir():
+    if tests == "graders" and not (root / "graders" / topic.id).is_dir():
         return TopicResult(topic.id, topic.title, "error", 0.0, float(topic.points),
                            message=f"There are no graders for {topic.id} in {root / 'graders'}: this copy of the "
                                    "course has the public tests only (pytest exercises/...); the graders come with "
                                    "the instructor's grading.")
     with tempfile.TemporaryDirectory(prefix="conclab-grade-") as tmp:
         report_path = Path(tmp) / "results.jsonl"
-        command = [sys.executable, "-m", "pytest", f"graders/{topic.id}", "-q", "-p", "no:cacheprovider",
+        command = [sys.executable, "-m", "pytest", f"{tests}/{topic.id}", "-q", "-p", "no:cacheprovider",
                    f"--impl={impl}", f"--conclab-report={report_path}"]
         if start_method:
             command.append(f"--start-method={start_method}")

@@ -1,7 +1,7 @@
 """`conclab release OUT`: the student template.
 
 What a student gets: the exercises (lessons, stubs, public tests), the grading machinery
-(graders/conclab), the Classroom workflow, pyproject.toml and a README for students.  No
+(graders/conclab, with a copy of the original stubs in student.STUBS), the Classroom workflow, pyproject.toml and a README for students.  No
 solutions/, no hidden graders (graders/NN_name/), none of the repository's own tests.
 """
 
@@ -12,7 +12,7 @@ import shutil
 import sys
 from pathlib import Path
 
-from . import manifest, workflow
+from . import manifest, student, workflow
 
 #: Paths (relative to the course root) that make up the template, besides the exercises.
 SHIPPED = ["pyproject.toml", ".gitignore", "graders/conclab", str(workflow.PATH)]
@@ -46,6 +46,9 @@ def release(out: Path, root: Path | None = None) -> list[Path]:
             shutil.copy2(source, target)
     for topic in manifest.topics():
         shutil.copytree(root / "exercises" / topic.id, out / "exercises" / topic.id, ignore=IGNORED)
+        original = out / student.STUBS / topic.id / topic.filename  # for `conclab reset` and `conclab list`
+        original.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(root / "exercises" / topic.id / topic.filename, original)
     pyproject = (out / "pyproject.toml").read_text(encoding="utf-8")
     (out / "pyproject.toml").write_text(pyproject.replace('testpaths = ["tests"]', 'testpaths = ["exercises"]'),
                                         encoding="utf-8")

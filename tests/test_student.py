@@ -1,0 +1,182 @@
+"""The student's commands (list, check, hint, reset, watch), run in a student's copy of the
+course as `conclab release` writes it."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from conclab import devcheck, manifest, release, student
+
+ROOT = manifest.course_root()
+TOPICS = manifest.topics()
+
+
+@pytest.fixture
+def course(tmp_path) -> Path:
+    out = tmp_path / "course"
+    release.release(out)
+    return out
+
+
+def env_for(course: Path) -> dict[str, str]:
+    return {**devcheck.child_env(course), "PYTHONUNBUFFERED": "1", "COLUMNS": "100"}
+
+
+def conclab(course: Path, *args: str, stdin: str = "", timeout: float = 120) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "conclab.cli", *args], cwd=course, env=env_for(course),
+                          input=stdin, capture_output=True, text=True, timeout=timeout)
+
+
+def solve(course: Path, topic_id: str) -> Path:
+    topic = manifest.find(topic_id)
+    return Path(shutil.copy(ROOT / "solutions" / topic.id / topic.filename, student.module_path(topic, course)))
+
+
+def row(listing: str, topic_id: str) -> str:
+    return next(line for line in listing.splitlines() if line.startswith(topic_id + " "))
+
+
+def test_list_of_a_fresh_copy_shows_every_topic_not_started(course):
+    started = time.monotonic()
+    run = conclab(course, "list")
+    assert run.returncode == 0, run.stderr
+    assert time.monotonic() - started < 30  # nothing to run: no topic was touched
+    for topic in TOPICS:
+        assert "not started" in row(run.stdout, topic.id) and row(run.stdout, topic.id).endswith(str(topic.points))
+    assert f"0 of {len(TOPICS)} topics pass their public tests" in run.stdout
+    assert f"Next: {TOPICS[0].id}" in run.stdout and f"conclab check {TOPICS[0].number}" in run.stdout
+
+
+def test_check_of_a_solved_topic_passes_names_the_next_and_list_remembers_it(course):
+    solve(course, "02")
+    run = conclab(course, "check", "02")
+    assert run.returncode == 0, run.stdout + run.stderr
+    assert "All 5 public tests pass." in run.stdout and "Next: 03_condition" in run.stdout
+    listing = conclab(course, "list").stdout
+    assert "passing" in row(listing, "02_locks") and "not started" in row(listing, "01_threads")
+    assert f"1 of {len(TOPICS)} topics pass" in listing
+    assert (course / student.PROGRESS_FILE).is_file()
+
+
+def test_check_explains_the_first_problem_and_offers_a_hint(course):
+    run = conclab(course, "check", "07_deadlock")
+    assert run.returncode == 1, run.stdout + run.stderr
+    assert "0 of 3 public tests pass." in run.stdout
+    first = run.stdout.split("The first problem, in ")[1]
+    assert first.startswith('"dine"') and "Deadlock" in first and "waiting at philosophers.py line" in first
+    assert "Your code: exercises/07_deadlock/philosophers.py" in run.stdout
+    assert "`conclab hint 07` gives a hint (0 of 5 seen)" in run.stdout
+
+
+def test_list_checks_the_topics_changed_since_their_last_check(course):
+    module = solve(course, "01")
+    module.write_text(module.read_text().replace(".start()", ".run()", 1))  # a bug
+    listing = conclab(course, "list")
+    assert "failing" in row(listing.stdout, "01_threads"), listing.stdout + listing.stderr
+    solve(course, "01")
+    assert "passing" in row(conclab(course, "list").stdout, "01_threads")
+
+
+def test_hint_gives_one_more_each_time_and_all_shows_those_seen(course):
+    topic = manifest.find("03")
+    assert "No hints of 03_condition seen yet" in conclab(course, "hint", "03", "--all").stdout
+    first = conclab(course, "hint", "condition").stdout
+    assert f"Hint 1 of {len(topic.hints)}" in first and topic.hints[0][:40] in first
+    second = conclab(course, "hint", "3").stdout
+    assert f"Hint 2 of {len(topic.hints)}" in second and "Hint 1" not in second
+    seen = conclab(course, "hint", "03", "--all").stdout
+    assert "Hint 1 of" in seen and "Hint 2 of" in seen and "Hint 3 of" not in seen
+    for _ in topic.hints:
+        last = conclab(course, "hint", "03").stdout
+    assert f"Hint {len(topic.hints)} of {len(topic.hints)}" in last and "That is the last hint" in last
+    assert conclab(course, "hint", "04").stdout.count("Hint 1 of") == 1  # remembered per topic
+    assert "(5 of 5 seen)" not in conclab(course, "check", "03").stdout
+
+
+def test_reset_asks_first_and_puts_the_original_stub_back(course):
+    topic = manifest.find("03")
+    module = student.module_path(topic, course)
+    stub = module.read_text()
+    module.write_text("my work\n")
+    refused = conclab(course, "reset", "03", stdin="n\n")
+    assert refused.returncode == 1 and "Nothing changed." in refused.stdout and module.read_text() == "my work\n"
+    assert conclab(course, "reset", "03").returncode == 1 and module.read_text() == "my work\n"  # no answer: no
+    done = conclab(course, "reset", "03", stdin="y\n")
+    assert done.returncode == 0 and module.read_text() == stub, done.stdout + done.stderr
+    module.write_text("more work\n")
+    assert conclab(course, "reset", "03_condition", "--yes").returncode == 0 and module.read_text() == stub
+    again = conclab(course, "reset", "03", "--yes")
+    assert again.returncode == 0 and "already the original stub" in again.stdout
+
+
+def test_bad_input_gets_a_clear_error_and_changes_nothing(course, tmp_path):
+    module = student.module_path(TOPICS[0], course)
+    module.write_text("my work\n")
+    for args in (["check", "99"], ["hint", "nonsense"], ["reset", "15", "--yes"], ["watch", "zz"]):
+        run = conclab(course, *args)
+        assert run.returncode == 2 and "no topic" in run.stderr, (args, run.stderr)
+    assert module.read_text() == "my work\n" and not (course / student.PROGRESS_FILE).exists()
+    shutil.rmtree(course / student.STUBS)  # a copy of the course without the original stubs, not in git
+    run = conclab(course, "reset", "01", "--yes")
+    assert run.returncode == 2 and "cannot find the original stub" in run.stderr and module.read_text() == "my work\n"
+
+
+class Screen:
+    """The output of a running command, line by line, with the time each line arrived."""
+
+    def __init__(self, proc: subprocess.Popen):
+        self.lines: list[tuple[float, str]] = []
+        self._changed = threading.Condition()
+        threading.Thread(target=self._read, args=(proc.stdout,), daemon=True).start()
+
+    def _read(self, stream) -> None:
+        for line in stream:
+            with self._changed:
+                self.lines.append((time.monotonic(), line.rstrip("\n")))
+                self._changed.notify_all()
+
+    def wait_for(self, text: str, after: int = 0, within: float = 60) -> tuple[int, float]:
+        """(index, arrival time) of the first line from `after` on that holds `text`."""
+        def found():
+            return next(((i, t) for i, (t, line) in enumerate(self.lines) if i >= after and text in line), None)
+
+        with self._changed:
+            self._changed.wait_for(lambda: found() is not None, within)
+            result = found()
+            assert result, f"{text!r} did not appear within {within} s:\n" + "\n".join(l for _, l in self.lines)
+        return result
+
+
+@pytest.mark.skipif(os.name == "nt", reason="ends the command with SIGINT, as Ctrl-C does")
+def test_watch_rechecks_on_save_within_a_second_and_moves_on_when_the_topic_passes(course, no_process_left):
+    module = student.module_path(TOPICS[0], course)
+    proc = subprocess.Popen([sys.executable, "-m", "conclab.cli", "watch"], cwd=course, env=env_for(course),
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, stdin=subprocess.DEVNULL)
+    try:
+        screen = Screen(proc)
+        at, _ = screen.wait_for(f"Next: {TOPICS[0].id}")  # nothing touched yet: it says where to start
+        time.sleep(0.5)  # the watcher is set up once it has drawn its first screen
+        saved = time.monotonic()
+        module.write_text(module.read_text() + "\n# a first try\n")
+        at, noticed = screen.wait_for("Saved exercises/01_threads/threads.py", after=at)
+        assert noticed - saved < 1.0, f"the save was noticed after {noticed - saved:.2f} s"
+        at, _ = screen.wait_for("public tests pass", after=at)
+        assert "0 of 5 public tests pass" in screen.lines[at][1]
+        solve(course, "01")
+        at, _ = screen.wait_for("All 5 public tests pass", after=at)
+        at, _ = screen.wait_for(f"On to {TOPICS[1].id}", after=at)
+        proc.send_signal(signal.SIGINT)
+        assert proc.wait(30) == 0
+        screen.wait_for("Stopped watching", after=at, within=5)
+    finally:
+        proc.kill()
+        proc.wait()
