@@ -314,3 +314,30 @@ def test_a_clean_up_at_exit_that_never_ends_does_not_keep_the_run_alive(sandbox,
     assert "1 passed" in run.stdout
     assert "clean-up at exit is stuck" in run.stderr
     assert (sandbox.path / "report.xml").exists()
+
+
+def test_a_thread_started_where_one_ended_still_counts_as_new():
+    """A thread's ident is often the one of a thread that has just ended: threads are told
+    apart as objects, so the new one is still seen as left running, and still shown."""
+    import threading
+
+    import pytest
+
+    from conclab import testing
+
+    for _ in range(5):
+        done, stop = threading.Event(), threading.Event()
+        old = threading.Thread(target=done.wait, name="old")
+        old.start()
+        testing._remember_test_threads()
+        try:
+            with pytest.raises(pytest.fail.Exception, match=r"still running \('new'\)") as failure:
+                with testing.no_new_threads("the block"):
+                    done.set()
+                    old.join()
+                    new = threading.Thread(target=stop.wait, args=(10,), name="new", daemon=True)
+                    new.start()
+            assert "new" in failure.value.msg.split("Where the threads are now:")[1]
+        finally:
+            stop.set()
+            testing._test_baseline.clear()

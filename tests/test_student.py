@@ -41,6 +41,11 @@ def solve(course: Path, topic_id: str) -> Path:
     return Path(shutil.copy(ROOT / "solutions" / topic.id / topic.filename, student.module_path(topic, course)))
 
 
+def public_tests(topic_id: str) -> int:
+    topic = manifest.find(topic_id)
+    return (ROOT / "exercises" / topic.id / f"test_{topic.module}.py").read_text().count("\ndef test_")
+
+
 def row(listing: str, topic_id: str) -> str:
     return next(line for line in listing.splitlines() if line.startswith(topic_id + " "))
 
@@ -60,7 +65,7 @@ def test_check_of_a_solved_topic_passes_names_the_next_and_list_remembers_it(cou
     solve(course, "02")
     run = conclab(course, "check", "02")
     assert run.returncode == 0, run.stdout + run.stderr
-    assert "All 5 public tests pass." in run.stdout and "Next: 03_condition" in run.stdout
+    assert f"All {public_tests('02')} public tests pass." in run.stdout and "Next: 03_condition" in run.stdout
     listing = conclab(course, "list").stdout
     assert "passing" in row(listing, "02_locks") and "not started" in row(listing, "01_threads")
     assert f"1 of {len(TOPICS)} topics pass" in listing
@@ -70,7 +75,7 @@ def test_check_of_a_solved_topic_passes_names_the_next_and_list_remembers_it(cou
 def test_check_explains_the_first_problem_and_offers_a_hint(course):
     run = conclab(course, "check", "07_deadlock")
     assert run.returncode == 1, run.stdout + run.stderr
-    assert "0 of 3 public tests pass." in run.stdout
+    assert f"0 of {public_tests('07')} public tests pass." in run.stdout
     first = run.stdout.split("The first problem, in ")[1]
     assert first.startswith('"dine"') and "Deadlock" in first and "waiting at philosophers.py line" in first
     assert "Your code: exercises/07_deadlock/philosophers.py" in run.stdout
@@ -170,9 +175,9 @@ def test_watch_rechecks_on_save_within_a_second_and_moves_on_when_the_topic_pass
         at, noticed = screen.wait_for("Saved exercises/01_threads/threads.py", after=at)
         assert noticed - saved < 1.0, f"the save was noticed after {noticed - saved:.2f} s"
         at, _ = screen.wait_for("public tests pass", after=at)
-        assert "0 of 5 public tests pass" in screen.lines[at][1]
+        assert f"0 of {public_tests('01')} public tests pass" in screen.lines[at][1]
         solve(course, "01")
-        at, _ = screen.wait_for("All 5 public tests pass", after=at)
+        at, _ = screen.wait_for(f"All {public_tests('01')} public tests pass", after=at)
         at, _ = screen.wait_for(f"On to {TOPICS[1].id}", after=at)
         proc.send_signal(signal.SIGINT)
         assert proc.wait(30) == 0

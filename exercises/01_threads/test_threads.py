@@ -6,7 +6,7 @@ exception is re-raised, ...): passing these is a good start, not the end.
 
 import threading
 
-from conclab.testing import EventLog, call, expect
+from conclab.testing import EventLog, Rendezvous, Timeline, call, expect
 
 
 def test_square_worker(threads):
@@ -26,6 +26,19 @@ def test_run_all_uses_threads(threads):
     log = EventLog()
     call(threads.run_all, [lambda: log.add(threading.current_thread().name) for _ in range(3)])
     expect(len(set(log.events)) == 3, f"The 3 functions should run in 3 different threads, they ran in: {log.events}.")
+
+
+def test_run_all_runs_the_functions_at_the_same_time(threads):
+    meeting, timeline = Rendezvous(3, within=1.0), Timeline()  # opens only when all 3 are there at once
+
+    def meet():
+        with timeline.span():
+            meeting.arrive()
+
+    call(threads.run_all, [meet, meet, meet])
+    expect(meeting.max_together == 3, f"The 3 functions should run at the same time; at most "
+           f"{meeting.max_together} ran together. Start every thread before you join any.\n"
+           f"When each function ran, one row per thread:\n{timeline.picture()}")
 
 
 def test_run_all_reraises(threads):

@@ -4,7 +4,7 @@ import threading
 
 import pytest
 
-from conclab.testing import EventLog, Rendezvous, call, blocks, expect, no_new_threads, start
+from conclab.testing import EventLog, Rendezvous, Timeline, call, blocks, expect, no_new_threads, start
 
 
 class SpyInt(int):
@@ -75,16 +75,21 @@ def test_square_worker_values(threads, n):
 # ------------------------------------------------------------------ run_all
 
 def test_run_all_runs_the_functions_at_the_same_time(threads):
-    meeting = Rendezvous(5)
+    meeting, timeline = Rendezvous(5), Timeline()
 
     def func(i):
-        return lambda: (meeting.arrive(), i)[1]
+        def meet():
+            with timeline.span():
+                meeting.arrive()
+            return i
+        return meet
 
     with no_new_threads("run_all"):
         result = call(threads.run_all, [func(i) for i in range(5)], within=8)
     expect(meeting.max_together == 5,
            f"run_all should run all 5 functions at the same time, but at most {meeting.max_together} of them "
-           "were running together. Start every thread first, and only then join them.")
+           "were running together. Start every thread first, and only then join them.\n"
+           f"When each function ran, one row per thread:\n{timeline.picture()}")
     expect(result == [0, 1, 2, 3, 4], f"run_all returned {result!r}, expected [0, 1, 2, 3, 4].")
 
 

@@ -5,7 +5,7 @@ import os
 import pytest
 
 from conclab.parallel import ChildWork, expect_speedup
-from conclab.testing import call, expect, fail, no_pool_left
+from conclab.testing import Timeline, call, expect, fail, no_pool_left
 from conclab.workers import ProgressFile, stamp, stamp_one
 
 pytestmark = pytest.mark.no_chaos  # the work runs in child processes: forced thread switches do not apply
@@ -67,9 +67,13 @@ def test_apply_all_submits_every_task_before_waiting(pool_tasks, processes, task
     expect(isinstance(stamps, list) and [s[0] for s in stamps] == [f"task {i}" for i in range(tasks)],
            f"{what} should return the {tasks} results in the order of args_list.")
     together = most_at_once(stamps)
+    timeline = Timeline()
+    for _, pid, start, end in stamps:
+        timeline.add(f"process {pid}", start, end)
     expect(together >= 2, f"In {what}, the tasks ran one after another (never two at once). Calling .get() right "
            "after apply_async waits for that task before the next one is even submitted. Submit every task first, "
-           "keep the AsyncResults in a list, then get() them.")
+           f"keep the AsyncResults in a list, then get() them.\nWhen each task ran, one row per worker process:\n"
+           f"{timeline.picture()}")
     workers = {pid for _, pid, _, _ in stamps}
     expect(len(workers) <= processes and together <= processes,
            f"{what} ran tasks in {len(workers)} processes, up to {together} at once: use a pool of `processes`.")

@@ -295,7 +295,7 @@ def pytest_runtest_teardown(item: pytest.Item) -> None:
     if before is None:
         return
     threads_before, children_before = before
-    left = [t for t in threading.enumerate() if t.ident not in threads_before and t.is_alive()
+    left = [t for t in threading.enumerate() if t not in threads_before and t.is_alive()
             and not t.name.startswith(testing._HELPER_PREFIX)]
     deadline = testing._now() + 0.5
     for thread in left:

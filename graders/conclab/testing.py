@@ -9,6 +9,7 @@
     Overlap                 how many threads were inside a block at once
     Rendezvous(n)           a meeting point that only opens when n threads are there together
     InFlight(n)             a fake fetch(url) that proves n calls waited at once, and never more
+    Timeline                who ran when, drawn as a bar per thread or process for a failure message
     no_new_threads(what)    fail if a block leaves a thread of its own running
     wait_until(pred)        poll a condition of the test's own, with a bound
     lines_run_while(secs)   how many lines of student code ran in `secs` (0 when all wait)
@@ -32,6 +33,7 @@ import warnings
 from collections.abc import Callable, Iterable
 from contextlib import contextmanager
 from time import monotonic as _now
+from time import perf_counter as _clock
 from time import sleep as _sleep
 from typing import Any, NoReturn
 
@@ -82,8 +84,7 @@ def _describe_call(fn: Callable, args: tuple, kwargs: dict) -> str:
 def _others(exclude: Iterable[threading.Thread] = ()) -> list[threading.Thread]:
     """Threads worth showing a student: alive, not the main thread, not pytest's own."""
     skip = {t.ident for t in exclude} | {threading.main_thread().ident, threading.get_ident()}
-    return [t for t in _enumerate() if t.ident not in skip and t.ident not in _session_threads
-            and t.ident not in _test_baseline
+    return [t for t in _enumerate() if t.ident not in skip and t not in _session_threads and t not in _test_baseline
             and not t.name.startswith(_HELPER_PREFIX + "budget") and not t.name.startswith(_HELPER_PREFIX + "backstop")]
 
 
@@ -94,20 +95,22 @@ tracer: Any = None
 not_implemented: list[BaseException] = []
 
 # Threads that existed before the first test (pytest's own, xdist's): never the student's.
-_session_threads: set[int | None] = set()
+# Kept as Thread objects, not idents: a thread started later may get the ident of one that
+# has ended, and would then pass for it.
+_session_threads: set[threading.Thread] = set()
 
 
 # Threads that were alive when the current test started: left over from earlier tests.
-_test_baseline: set[int | None] = set()
+_test_baseline: set[threading.Thread] = set()
 
 
 def _remember_session_threads() -> None:
-    _session_threads.update(t.ident for t in _enumerate())
+    _session_threads.update(_enumerate())
 
 
-def _remember_test_threads() -> set[int | None]:
+def _remember_test_threads() -> set[threading.Thread]:
     _test_baseline.clear()
-    _test_baseline.update(t.ident for t in _enumerate())
+    _test_baseline.update(_enumerate())
     return set(_test_baseline)
 
 
@@ -364,6 +367,57 @@ class Overlap:
             self.now -= 1
 
 
+class Timeline:
+    """Who ran when, drawn as text bars, one row per thread (or process), so that a failure
+    shows at a glance whether the work overlapped or ran one piece after another:
+
+        with timeline.span():                  # in any thread: a bar in that thread's row
+            ...
+        timeline.add("process 4121", start, end)   # a span measured elsewhere (perf_counter)
+        expect(..., f"They ran one after another:\n{timeline.picture()}")
+    """
+
+    WIDTH = 48
+
+    def __init__(self) -> None:
+        self._lock = _Lock()
+        self.spans: list[tuple[str, float, float]] = []
+
+    def add(self, row: str, start: float, end: float) -> None:
+        with self._lock:
+            self.spans.append((row, start, max(start, end)))
+
+    @contextmanager
+    def span(self, row: str | None = None):
+        start = _clock()
+        try:
+            yield
+        finally:
+            self.add(row or _current_thread().name, start, _clock())
+
+    def picture(self, width: int = WIDTH) -> str:
+        """The bars, rows in the order they first ran, under a scale in seconds."""
+        with self._lock:
+            spans = sorted(self.spans, key=lambda span: span[1])
+        if not spans:
+            return "    (nothing ran)"
+        first, last = spans[0][1], max(end for _, _, end in spans)
+        scale = (last - first) or 1e-9
+        rows: dict[str, list[str]] = {}
+        for row, start, end in spans:
+            cells = rows.setdefault(row, ["\u00b7"] * width)
+            begin = min(width - 1, int((start - first) / scale * width))
+            for i in range(begin, max(begin + 1, min(width, round((end - first) / scale * width)))):
+                cells[i] = "\u2588"
+        label = min(24, max(len(row) for row in rows))
+        total = f"{last - first:.2f} s"
+        lines = [f"    {'':<{label}}  0 s{total:>{width - 3}}"]
+        lines += [f"    {row[:label]:<{label}}  {''.join(cells)}" for row, cells in rows.items()]
+        if len(spans) > 1 and all(later[1] >= earlier[2] for earlier, later in zip(spans, spans[1:])):
+            lines.append("    (one after another: each started only once the one before had ended)")
+        return "\n".join(lines)
+
+
 class Rendezvous:
     """A meeting point for n threads: arrive() returns True once all n are there together,
     or False after `within` seconds.  It never raises into student code, and afterwards
@@ -412,9 +466,10 @@ class InFlight:
         self.result = result
         self.meeting = Rendezvous(n)
         self.overlap = Overlap(hold=0.01)
+        self.timeline = Timeline()
 
     def __call__(self, url: str) -> Any:
-        with self.overlap:
+        with self.timeline.span(), self.overlap:
             self.meeting.arrive()
         return self.result(url)
 
@@ -422,22 +477,24 @@ class InFlight:
         """setting names the limit for the student ("workers=3"); hint says how to reach it."""
         expect(self.meeting.max_together == self.n,
                f"With {setting}, {self.n} fetches should wait for the network at the same time; at most "
-               f"{self.meeting.max_together} did. {hint}")
+               f"{self.meeting.max_together} did. {hint}\nWhen each fetch waited, one row per thread:\n"
+               f"{self.timeline.picture()}")
         expect(self.overlap.max <= self.n, f"With {setting}, {self.overlap.max} fetches ran at once: never more "
                f"than {self.n}.")
 
 
-def _live_threads() -> dict[int | None, threading.Thread]:
-    return {t.ident: t for t in _enumerate() if t.is_alive() and not t.name.startswith(_HELPER_PREFIX)}
+def _live_threads() -> set[threading.Thread]:
+    """The threads alive now, as objects (an ident may be reused once its thread has ended)."""
+    return {t for t in _enumerate() if t.is_alive() and not t.name.startswith(_HELPER_PREFIX)}
 
 
 @contextmanager
 def no_new_threads(what: str):
     """Fail if the block returns while a thread it started is still alive."""
     __tracebackhide__ = True
-    before = set(_live_threads())
+    before = _live_threads()
     yield
-    left = [t for ident, t in _live_threads().items() if ident not in before]
+    left = sorted(_live_threads() - before, key=lambda t: t.name)
     if left:
         names = ", ".join(repr(t.name) for t in left)
         fail(f"{what} returned while {len(left)} thread(s) it started were still running ({names}).\n"
