@@ -185,3 +185,80 @@ def test_watch_rechecks_on_save_within_a_second_and_moves_on_when_the_topic_pass
     finally:
         proc.kill()
         proc.wait()
+
+
+class Terminal:
+    """A command line in a tmux session of its own: type into it, read its screen."""
+
+    def __init__(self, socket: Path, cwd: Path, env: dict[str, str]):
+        self.socket = socket
+        shell = ["bash", "--norc", "--noprofile"]
+        variables = [arg for name in ("PATH", "HOME", "CONCLAB_ROOT") if name in env
+                     for arg in ("-e", f"{name}={env[name]}")]
+        self.tmux("new-session", "-d", "-s", "main", "-x", "110", "-y", "45", "-c", str(cwd), *variables,
+                  "env", "TERM=xterm-256color", "PS1=$ ", *shell)
+
+    def tmux(self, *args: str) -> str:
+        run = subprocess.run(["tmux", "-S", str(self.socket), *args], capture_output=True, text=True, timeout=30)
+        assert run.returncode == 0, run.stderr
+        return run.stdout
+
+    def type(self, *keys: str) -> None:
+        self.tmux("send-keys", "-t", "main", *keys)
+
+    def screen(self, colours: bool = False) -> str:
+        return self.tmux("capture-pane", "-p", *(["-e"] if colours else []), "-t", "main")
+
+    def wait_for(self, text: str, within: float = 60) -> str:
+        deadline = time.monotonic() + within
+        while time.monotonic() < deadline:
+            screen = self.screen()
+            if text in screen:
+                return screen
+            time.sleep(0.1)
+        raise AssertionError(f"{text!r} did not appear on the screen within {within} s:\n{self.screen()}")
+
+    def close(self) -> None:
+        subprocess.run(["tmux", "-S", str(self.socket), "kill-server"], capture_output=True, timeout=30)
+
+
+@pytest.fixture
+def terminal(course, tmp_path):
+    if shutil.which("tmux") is None:
+        pytest.skip("tmux is not installed")
+    env = {**env_for(course), "PATH": os.pathsep.join([str(Path(sys.executable).parent), os.environ["PATH"]])}
+    term = Terminal(tmp_path / "tmux.sock", course, env)
+    term.wait_for("$")
+    yield term
+    term.close()
+
+
+def test_the_commands_in_a_real_terminal(course, terminal):
+    command = f"{sys.executable} -m conclab.cli"
+    terminal.type(f"{command} list", "Enter")
+    terminal.wait_for("topics pass their public tests")
+    colours = terminal.screen(colours=True)
+    assert "\x1b[" in colours and "░" in colours, colours  # colour, and the bar drawn in blocks on a terminal
+
+    terminal.type(f"{command} hint 01", "Enter")
+    terminal.wait_for("Hint 1 of")
+
+    module = student.module_path(TOPICS[0], course)
+    terminal.type(f"{command} watch", "Enter")
+    terminal.wait_for(f"Next: {TOPICS[0].id}")
+    solution = (ROOT / "solutions" / TOPICS[0].id / TOPICS[0].filename).read_text()
+    module.write_text(solution.replace("        thread.start()\n    for thread in threads:\n", "        thread.start()\n"))
+    screen = terminal.wait_for("one after another")  # the functions ran one after another: a timeline shows it
+    assert "FAIL run all runs the functions at the same time" in screen and "conclab watch" in screen.splitlines()[0]
+    assert "Hint 1 of" not in screen and "Read exercises/" not in screen  # cleared and redrawn
+    module.write_text(solution)
+    terminal.wait_for(f"On to {TOPICS[1].id}")
+    terminal.type("C-c")
+    terminal.wait_for("Stopped watching")
+
+    module.write_text("my work\n")
+    terminal.type(f"{command} reset 01", "Enter")
+    terminal.wait_for("[y/N]")
+    terminal.type("y", "Enter")
+    terminal.wait_for("is the original stub again")
+    assert module.read_text() == student.original_stub(TOPICS[0], course)
