@@ -149,23 +149,22 @@ def _grade_all(options: argparse.Namespace) -> int:
     return 1 if broken else 0
 
 
-def _student_topic(command: str, key: str):
-    """The course root and the topic a student command names, or None after saying what is wrong."""
-    try:
-        return manifest.course_root(), manifest.find(key)
-    except manifest.ManifestError as exc:
-        print(f"conclab {command}: {exc}", file=sys.stderr)
-        return None
 
-
-def _list(options: argparse.Namespace) -> int:
-    from . import screens, student
-
+def _student(options: argparse.Namespace) -> int:
+    """A student command: the course and the topic it names (if any) found, or a clear error."""
     try:
         root = manifest.course_root()
+        topic = manifest.find(options.topic) if getattr(options, "topic", None) else None
     except manifest.ManifestError as exc:
-        print(f"conclab list: {exc}", file=sys.stderr)
+        print(f"conclab {options.command}: {exc}", file=sys.stderr)
         return 2
+    _exit_on_sigterm()
+    return options.run(options, root, topic)
+
+
+def _list(options: argparse.Namespace, root: Path, topic: None) -> int:
+    from . import screens, student
+
     console = _console(soft_wrap=True)
     progress = student.Progress(root)
     statuses = {t.id: student.status(t, root, progress) for t in manifest.topics()}
@@ -173,7 +172,6 @@ def _list(options: argparse.Namespace) -> int:
     if unchecked:  # changed since their last check: check them now
         from rich.progress import Progress
 
-        _exit_on_sigterm()
         with Progress(console=_console(sys.stderr), transient=True) as bar:
             task = bar.add_task(f"Checking {len(unchecked)} topic{'s' * (len(unchecked) != 1)} you changed",
                                 total=len(unchecked))
@@ -183,69 +181,43 @@ def _list(options: argparse.Namespace) -> int:
     return 0
 
 
-def _check(options: argparse.Namespace) -> int:
+def _check(options: argparse.Namespace, root: Path, topic: manifest.Topic) -> int:
+    from contextlib import nullcontext
+
     from . import screens, student
 
-    found = _student_topic("check", options.topic)
-    if found is None:
-        return 2
-    root, topic = found
     console = _console(soft_wrap=True)
-    _exit_on_sigterm()
-    with console.status(f"Running the public tests of {topic.id}...") if console.is_terminal else _nothing():
-        progress = student.Progress(root)
+    progress = student.Progress(root)
+    with console.status(f"Running the public tests of {topic.id}...") if console.is_terminal else nullcontext():
         done = student.check(topic, root, progress)
     screens.show_check(console, done, root, progress)
     return 0 if done.passed else 1
 
 
-def _nothing():
-    from contextlib import nullcontext
-
-    return nullcontext()
-
-
-def _hint(options: argparse.Namespace) -> int:
+def _hint(options: argparse.Namespace, root: Path, topic: manifest.Topic) -> int:
     from . import screens, student
 
-    found = _student_topic("hint", options.topic)
-    if found is None:
-        return 2
-    root, topic = found
     console = _console(soft_wrap=True)
     progress = student.Progress(root)
-    if options.all:
-        seen = progress.hints_seen(topic)
-        if not seen:
-            console.print(f"No hints of {topic.id} seen yet: `conclab hint {topic.number}` shows the first.")
-            return 0
-        screens.show_hints(console, topic, 1, seen)
-        return 0
-    seen = student.next_hint(topic, progress)
-    screens.show_hints(console, topic, seen, seen)
+    if not options.all:
+        seen = student.next_hint(topic, progress)
+        screens.show_hints(console, topic, seen, seen)
+    elif progress.hints_seen(topic):
+        screens.show_hints(console, topic, 1, progress.hints_seen(topic))
+    else:
+        console.print(f"No hints of {topic.id} seen yet: `conclab hint {topic.number}` shows the first.")
     return 0
 
 
-def _watch(options: argparse.Namespace) -> int:
+def _watch(options: argparse.Namespace, root: Path, topic: manifest.Topic | None) -> int:
     from . import watch
 
-    try:
-        root = manifest.course_root()
-        start = manifest.find(options.topic) if options.topic else None
-    except manifest.ManifestError as exc:
-        print(f"conclab watch: {exc}", file=sys.stderr)
-        return 2
-    _exit_on_sigterm()
-    return watch.watch(root, start, _console(soft_wrap=True))
+    return watch.watch(root, topic, _console(soft_wrap=True))
 
 
-def _reset(options: argparse.Namespace) -> int:
+def _reset(options: argparse.Namespace, root: Path, topic: manifest.Topic) -> int:
     from . import screens, student
 
-    found = _student_topic("reset", options.topic)
-    if found is None:
-        return 2
-    root, topic = found
     path = student.module_path(topic, root)
     shown = screens.relative(path, root)
     stub = student.original_stub(topic, root)
@@ -267,7 +239,6 @@ def _reset(options: argparse.Namespace) -> int:
     student.reset(topic, root, student.Progress(root))
     print(f"{shown} is the original stub again. The lesson: exercises/{topic.id}/README.md.")
     return 0
-
 
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
@@ -334,7 +305,7 @@ def main(argv: list[str] | None = None) -> int:
     reset.set_defaults(run=_reset)
     options = parser.parse_args(argv)
     if hasattr(options, "run"):
-        return options.run(options)
+        return _student(options)
     if options.command == "grade":
         return _grade(options)
     if options.command == "grade-all":
