@@ -262,3 +262,10 @@ def test_the_commands_in_a_real_terminal(course, terminal):
     terminal.type("y", "Enter")
     terminal.wait_for("is the original stub again")
     assert module.read_text() == student.original_stub(TOPICS[0], course)
+
+
+def test_a_damaged_progress_file_is_a_fresh_start(course):
+    for text in ("{not json", "[1, 2]", '{"hints": [3], "checks": "x"}', '{"hints": {"03_condition": "many"}}'):
+        (course / student.PROGRESS_FILE).write_text(text)
+        run = conclab(course, "hint", "03")
+        assert run.returncode == 0 and "Hint 1 of" in run.stdout, (text, run.stdout + run.stderr)

@@ -159,7 +159,11 @@ def _student(options: argparse.Namespace) -> int:
         print(f"conclab {options.command}: {exc}", file=sys.stderr)
         return 2
     _exit_on_sigterm()
-    return options.run(options, root, topic)
+    try:
+        return options.run(options, root, topic)
+    except KeyboardInterrupt:  # Ctrl-C: the tests it ran are stopped already (run_in_own_group)
+        print("\nStopped.", file=sys.stderr)
+        return 130
 
 
 def _list(options: argparse.Namespace, root: Path, topic: None) -> int:

@@ -62,8 +62,9 @@ class Progress:
             data = json.loads(self.path.read_text(encoding="utf-8"))
         except (OSError, ValueError):
             data = {}
-        self.hints: dict[str, int] = data.get("hints", {}) if isinstance(data, dict) else {}
-        self.checks: dict[str, dict] = data.get("checks", {}) if isinstance(data, dict) else {}
+        data = data if isinstance(data, dict) else {}
+        self.hints: dict[str, int] = data["hints"] if isinstance(data.get("hints"), dict) else {}
+        self.checks: dict[str, dict] = data["checks"] if isinstance(data.get("checks"), dict) else {}
 
     def save(self) -> None:
         text = json.dumps({"hints": self.hints, "checks": self.checks}, indent=1, sort_keys=True) + "\n"
