@@ -180,7 +180,7 @@ def test_parallel_map_computes_in_order_in_worker_processes(executors, max_worke
     with no_pool_left(what), ChildWork() as work:
         result = call(executors.parallel_map, workers.burn, items, max_workers, within=25, what=what)
     expect(result == [workers.burn(n) for n in items], f"{what} should return burn(item) for each item, in order.")
-    computing = work.pids(share=0.25)
+    computing = work.pids()  # a tenth of the work: a worker that started late under load still counts
     expect(computing, f"{what} computed nothing in worker processes. Threads take turns on the GIL: use a "
            "ProcessPoolExecutor.")
     expect(len(computing) >= min(max_workers, 2), f"{what} computed in {len(computing)} worker process(es); at least "
