@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import time
 
-import pytest
 
 GRADERS = "graders/14_message_passing/test_fake.py"
 IMPL = "impl/14_message_passing/kvstore.py"

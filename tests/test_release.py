@@ -9,7 +9,7 @@ import sys
 
 import pytest
 
-from conclab import manifest, release
+from conclab import machine, manifest, release
 
 ROOT = manifest.course_root()
 
@@ -48,10 +48,11 @@ def test_the_template_has_a_student_readme_and_the_workflow(template):
 def test_the_template_installs_and_runs_the_public_tests_on_its_own(template, no_process_left):
     env = {k: v for k, v in os.environ.items() if not k.startswith(("PYTEST_", "CONCLAB_", "PYTHONPATH", "VIRTUAL_ENV"))}
     venv = template / ".venv"
-    subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True, env=env)
     python = venv / ("Scripts" if os.name == "nt" else "bin") / "python"
-    install = subprocess.run([str(python), "-m", "pip", "install", "-q", "-e", "."], cwd=template, env=env,
-                             capture_output=True, text=True, timeout=600)
+    with machine.share(alone=False):  # a burst of CPU: the timing graders of other tests wait for it
+        subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True, env=env)
+        install = subprocess.run([str(python), "-m", "pip", "install", "-q", "-e", "."], cwd=template, env=env,
+                                 capture_output=True, text=True, timeout=600)
     assert install.returncode == 0, install.stdout + install.stderr
     run = subprocess.run([str(python), "-m", "pytest", "exercises/03_condition"], cwd=template, env=env,
                          capture_output=True, text=True, timeout=300)

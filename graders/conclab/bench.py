@@ -11,7 +11,7 @@ import argparse
 import importlib
 import sys
 
-from . import manifest, parallel, workers
+from . import machine, manifest, parallel, workers
 
 # (topic, module, function, how to call it with n workers), for the CPU-bound functions.
 CASES = [
@@ -41,7 +41,8 @@ def main(argv: list[str]) -> int:
             continue
         sys.path.insert(0, f"{impl}/{topic_id}")
         func = getattr(importlib.import_module(module_name), function)
-        measured = parallel.speedup(lambda: run(func, 1), lambda: run(func, cpus), rounds=options.rounds)
+        with machine.share(alone=True):  # a measurement of speed-ups needs the machine, as the timing graders do
+            measured = parallel.speedup(lambda: run(func, 1), lambda: run(func, cpus), rounds=options.rounds)
         print(f"{module_name + '.' + function:<28} {measured.serial:8.2f}s {measured.parallel:10.2f}s "
               f"{measured.ratio:8.2f}x {cpus:5d}x", flush=True)
     return 0
