@@ -22,19 +22,22 @@ def test_concurrent_deposits_lose_no_update(bank):
 
 
 def test_concurrent_deposits_and_withdrawals_lose_no_update(bank):
-    account = bank.BankAccount(1000)
+    # Withdrawals of 2000 and deposits of 1: however many of each are lost, the losses cannot
+    # cancel out (all 1200 deposits together are less than one withdrawal).
+    account = bank.BankAccount(2_400_000)
 
     def worker(i):
         for _ in range(300):
             if i % 2:
                 account.deposit(1)
             else:
-                account.withdraw(1)
+                account.withdraw(2000)
 
     run_threads(8, worker, within=6, what="worker")
-    expect(account.balance == 1000,
-           "4 threads each deposited 1 and 4 threads each withdrew 1, 300 times each, starting from 1000: "
-           f"the balance should be 1000 again, but it is {account.balance}. Both deposit and withdraw must hold the lock.")
+    expect(account.balance == 1200,
+           "Starting from 2400000, 4 threads each deposited 1 and 4 threads each withdrew 2000, 300 times each: "
+           f"the balance should be 1200, but it is {account.balance}. Updates were lost: both deposit and "
+           "withdraw must hold the lock around their read-modify-write.")
 
 
 # The race window (between the check and the update) is a few opcodes wide: switch often.
