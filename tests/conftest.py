@@ -41,7 +41,8 @@ class Sandbox:
 
     def pytest(self, *args: str, timeout: float = 120) -> subprocess.CompletedProcess:
         return subprocess.run([sys.executable, "-m", "pytest", "-p", "no:cacheprovider", *args],
-                              cwd=self.path, env=devcheck.child_env(ROOT), capture_output=True, text=True, timeout=timeout,
+                              cwd=self.path, env=devcheck.child_env(ROOT), capture_output=True, text=True,
+                              timeout=timeout,
                               stdin=subprocess.DEVNULL)
 
 

@@ -253,7 +253,8 @@ def test_the_commands_in_a_real_terminal(course, terminal):
     terminal.type(f"{command} watch", "Enter")
     terminal.wait_for(f"Next: {TOPICS[0].id}")
     solution = (ROOT / "solutions" / TOPICS[0].id / TOPICS[0].filename).read_text()
-    module.write_text(solution.replace("        thread.start()\n    for thread in threads:\n", "        thread.start()\n"))
+    joined_at_once = solution.replace("        thread.start()\n    for thread in threads:\n", "        thread.start()\n")
+    module.write_text(joined_at_once)
     screen = terminal.wait_for("one after another")  # the functions ran one after another: a timeline shows it
     assert "FAIL run all runs the functions at the same time" in screen and "conclab watch" in screen.splitlines()[0]
     assert "Hint 1 of" not in screen and "Read exercises/" not in screen  # cleared and redrawn

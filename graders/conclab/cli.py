@@ -149,7 +149,6 @@ def _grade_all(options: argparse.Namespace) -> int:
     return 1 if broken else 0
 
 
-
 def _student(options: argparse.Namespace) -> int:
     """A student command: the course and the topic it names (if any) found, or a clear error."""
     try:
@@ -171,7 +170,7 @@ def _list(options: argparse.Namespace, root: Path, topic: None) -> int:
 
     console = _console(soft_wrap=True)
     progress = student.Progress(root)
-    statuses = {t.id: student.status(t, root, progress) for t in manifest.topics()}
+    statuses = student.statuses(root, progress)
     unchecked = [t for t in manifest.topics() if statuses[t.id] == student.UNCHECKED]
     if unchecked:  # changed since their last check: check them now
         from rich.progress import Progress
@@ -180,7 +179,7 @@ def _list(options: argparse.Namespace, root: Path, topic: None) -> int:
             task = bar.add_task(f"Checking {len(unchecked)} topic{'s' * (len(unchecked) != 1)} you changed",
                                 total=len(unchecked))
             student.check_all(unchecked, root, progress, on_done=lambda done: bar.advance(task))
-        statuses = {t.id: student.status(t, root, progress) for t in manifest.topics()}
+        statuses = student.statuses(root, progress)
     screens.show_list(console, statuses)
     return 0
 
@@ -240,9 +239,10 @@ def _reset(options: argparse.Namespace, root: Path, topic: manifest.Topic) -> in
         if answer.strip().lower() not in ("y", "yes"):
             print("Nothing changed.")
             return 1
-    student.reset(topic, root, student.Progress(root))
+    student.reset(topic, root, student.Progress(root), stub)
     print(f"{shown} is the original stub again. The lesson: exercises/{topic.id}/README.md.")
     return 0
+
 
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)

@@ -1,8 +1,9 @@
 """`conclab release OUT`: the student template.
 
 What a student gets: the exercises (lessons, stubs, public tests), the grading machinery
-(graders/conclab, with a copy of the original stubs in student.STUBS), the Classroom workflow, pyproject.toml and a README for students.  No
-solutions/, no hidden graders (graders/NN_name/), none of the repository's own tests.
+(graders/conclab, with a copy of the original stubs in student.STUBS), the Classroom
+workflow, pyproject.toml and a README for students.  No solutions/, no hidden graders
+(graders/NN_name/), none of the repository's own tests.
 """
 
 from __future__ import annotations

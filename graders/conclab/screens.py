@@ -16,6 +16,7 @@ from . import manifest, student
 
 STATUS_STYLE = {student.PASSING: "green", student.FAILING: "red", student.NOT_STARTED: "dim",
                 student.MISSING: "bold red", student.UNCHECKED: "yellow"}
+ALL_PASS = "Every topic passes its public tests. `conclab grade` (or your next push) runs the graders."
 TEST_MARK = {"pass": ("ok  ", "green"), "fail": ("FAIL", "bold red"), "skip": ("skip", "yellow")}
 
 
@@ -64,7 +65,7 @@ def show_list(console: Console, statuses: dict[str, str]) -> None:
     console.print(f"{_bar(passing, len(topics), console)} {passing} of {len(topics)} topics pass their public tests")
     upcoming = next_topic(None, statuses)
     if upcoming is None:
-        console.print("Every topic passes its public tests. `conclab grade` (or your next push) runs the graders.")
+        console.print(ALL_PASS)
     else:
         console.print(f"Next: [bold]{upcoming.id}[/] ({escape(upcoming.title)}): "
                       f"read exercises/{upcoming.id}/README.md, then `conclab check {upcoming.number}`.")
@@ -87,8 +88,7 @@ def show_check(console: Console, done: student.Check, root: Path, progress: stud
     if done.passed:
         console.print(f"[green]All {run} public tests pass.[/] The graders check more when your work is graded "
                       "(more threads, timeouts, races, speed-ups).")
-        statuses = {t.id: student.status(t, root, progress) for t in manifest.topics()}
-        upcoming = next_topic(topic, statuses)
+        upcoming = next_topic(topic, student.statuses(root, progress))
         if upcoming is not None:
             console.print(f"Next: [bold]{upcoming.id}[/] ({escape(upcoming.title)}): `conclab check "
                           f"{upcoming.number}`.")
@@ -115,4 +115,5 @@ def show_hints(console: Console, topic: manifest.Topic, first: int, last: int) -
         console.print(f"`conclab hint {topic.number}` again gives the next one; "
                       f"`conclab hint {topic.number} --all` shows the ones you have seen.")
     else:
-        console.print(f"That is the last hint. The lesson, exercises/{topic.id}/README.md, and the slides have the rest.")
+        console.print(f"That is the last hint. The lesson, exercises/{topic.id}/README.md, and the slides have "
+                      "the rest.")

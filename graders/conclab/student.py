@@ -101,6 +101,11 @@ def status(topic: manifest.Topic, root: Path, progress: Progress) -> str:
     return check["status"] if check else UNCHECKED
 
 
+def statuses(root: Path, progress: Progress) -> dict[str, str]:
+    """Every topic's status, by id."""
+    return {topic.id: status(topic, root, progress) for topic in manifest.topics()}
+
+
 @dataclass
 class Check:
     """A topic's public tests, run once, on the files `fingerprint` describes."""
@@ -156,10 +161,8 @@ def next_hint(topic: manifest.Topic, progress: Progress) -> int:
     return seen
 
 
-def reset(topic: manifest.Topic, root: Path, progress: Progress) -> None:
-    """Put the original stub back (the caller has made sure there is one)."""
-    stub = original_stub(topic, root)
-    assert stub is not None
+def reset(topic: manifest.Topic, root: Path, progress: Progress, stub: str) -> None:
+    """Put the original stub (original_stub's text) back."""
     path = module_path(topic, root)
     temporary = path.with_name(path.name + ".part")
     temporary.write_text(stub, encoding="utf-8")

@@ -66,16 +66,16 @@ def watch(root: Path, start: manifest.Topic | None, console: Console) -> int:
     import watchfiles
 
     progress = student.Progress(root)
-    statuses = {t.id: student.status(t, root, progress) for t in manifest.topics()}
+    statuses = student.statuses(root, progress)
     topic = start or screens.next_topic(None, statuses)
     if topic is None:
-        console.print("Every topic passes its public tests. `conclab grade` (or your next push) runs the graders.")
+        console.print(screens.ALL_PASS)
         return 0
     try:
         if statuses[topic.id] == student.NOT_STARTED:
             introduce(console, topic, root)
         else:
-            done = run_check(console, topic, root, progress, "Starting")
+            run_check(console, topic, root, progress, "Starting")
         for changes in watchfiles.watch(root / "exercises", step=SETTLE_MS, raise_interrupt=True,
                                         watch_filter=lambda change, path: path.endswith(".py")):
             saved = [(t, path) for _, path in changes if (t := topic_of(path, root)) is not None]
@@ -88,8 +88,7 @@ def watch(root: Path, start: manifest.Topic | None, console: Console) -> int:
             console.print(f"\n{why}: checking {topic.id} again...", highlight=False)
             done = run_check(console, topic, root, progress, why)
             if done.passed:
-                statuses = {t.id: student.status(t, root, progress) for t in manifest.topics()}
-                upcoming = screens.next_topic(topic, statuses)
+                upcoming = screens.next_topic(topic, student.statuses(root, progress))
                 if upcoming is None:
                     console.print("\n[green]Every topic passes its public tests.[/] Still watching; Ctrl-C to quit.")
                     continue
