@@ -341,3 +341,44 @@ def test_a_thread_started_where_one_ended_still_counts_as_new():
         finally:
             stop.set()
             testing._test_baseline.clear()
+
+
+def test_a_graded_test_knows_how_much_of_its_budget_is_left(sandbox):
+    grader(sandbox, """
+        import time
+
+        import pytest
+
+        from conclab.testing import time_left
+
+        @pytest.mark.timeout(30)
+        def test_left(threads):
+            first = time_left()
+            time.sleep(0.5)
+            assert 28 < first <= 30 and first - 0.5 >= time_left() > first - 5, (first, time_left())
+        """, "")
+    run = sandbox.pytest("graders", "--impl", "impl")
+    assert run.returncode == 0, run.stdout + run.stderr
+
+
+def test_a_speed_up_measurement_ends_within_the_time_left():
+    """Two worker processes that are no faster than one (each does all the work) are timed
+    again and again, at a growing size: with a budget of 8 s, the measurement stops growing
+    and stops timing in time."""
+    import subprocess
+    import sys
+
+    from conclab import parallel
+
+    def run(size: int, workers: int) -> None:
+        burn = f"import time\nend = time.perf_counter() + {size / 1000}\nwhile time.perf_counter() < end: pass"
+        procs = [subprocess.Popen([sys.executable, "-c", burn]) for _ in range(workers)]
+        for proc in procs:
+            proc.wait()
+
+    started = time.monotonic()
+    ends = started + 8
+    verdict = parallel.judge_speedup(run, size=100, limit=10**9, time_left=lambda: ends - time.monotonic())
+    took = time.monotonic() - started
+    assert took < 8, f"took {took:.1f} s, size {verdict.size}, {verdict.rounds} rounds"
+    assert verdict.workers_seen == 2 and verdict.rounds >= 3 and not verdict.convincing(), verdict

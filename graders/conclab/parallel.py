@@ -30,7 +30,7 @@ import psutil
 import pytest
 
 from . import cleanup
-from .testing import expect
+from .testing import expect, time_left
 
 try:
     import resource
@@ -172,7 +172,7 @@ class Verdict:
 
 
 def judge_speedup(run: Callable[[int, int], object], size: int, limit: int, rounds: int = 3,
-                  max_rounds: int = 8) -> Verdict:
+                  max_rounds: int = 20, time_left: Callable[[], float | None] = time_left) -> Verdict:
     """Time run(size, 1) against run(size, 2) in child processes.
 
     First the work grows (size doubles, up to `limit`) until one worker needs at least a
@@ -180,14 +180,25 @@ def judge_speedup(run: Callable[[int, int], object], size: int, limit: int, roun
     processes, is what gets measured; then both are run `rounds` times, interleaved, and
     the best times count.  When another program took the CPUs meanwhile, the verdict may
     not convince yet: more rounds follow, up to `max_rounds`, each a fresh chance to time
-    both in a quiet moment.  (Code that does not really compute in two processes gains
-    nothing from them: it shows one worker, or no more CPU in use with two.)"""
+    both in a quiet moment.  Code that does not compute in two processes gains nothing from
+    more rounds (it shows one worker), so it gets none.
+
+    All of it fits in the test's time budget (time_left()): the work stops growing while
+    the rounds at the next size might not fit in half of what is left, and no round starts
+    that might not end in time, so that a slow machine gets a verdict on what was
+    measured, not a test stopped as stuck."""
+    def fits(seconds: float) -> bool:
+        left = time_left()
+        return left is None or seconds <= left
+
     overhead = None
     while True:
         with ChildWork() as one:
             run(size, 1)
         overhead = overhead or one.wall
-        if one.wall >= max(1.0, 8 * overhead) or size >= limit:
+        # At twice the size: one run to grow, then `rounds` rounds of two runs, none of them
+        # (under load) much faster than one worker now at this size.
+        if one.wall >= max(1.0, 8 * overhead) or size >= limit or not fits(2 * (2 + 4 * rounds) * one.wall):
             break
         size *= 2
     works: dict[int, list[ChildWork]] = {1: [], 2: []}
@@ -206,7 +217,10 @@ def judge_speedup(run: Callable[[int, int], object], size: int, limit: int, roun
     for done in range(1, max(rounds, max_rounds) + 1):
         timed(1)
         timed(2)
-        if done >= rounds and verdict().convincing():
+        if done >= rounds and (verdict().convincing() or verdict().workers_seen < 2):
+            break
+        last_round = works[1][-1].wall + works[2][-1].wall
+        if not fits(3 * last_round + 2.0):
             break
     return verdict()
 

@@ -443,6 +443,7 @@ def pytest_timeout_set_timer(item: pytest.Item, settings) -> bool:
     faulthandler.dump_traceback_later(budget + grace + 10, exit=True, file=terminal)
 
     def cancel() -> None:
+        testing._start_budget(None)
         faulthandler.cancel_dump_traceback_later()
         if use_signal:
             signal.setitimer(signal.ITIMER_REAL, 0)
@@ -451,6 +452,7 @@ def pytest_timeout_set_timer(item: pytest.Item, settings) -> bool:
             timer.cancel()
 
     item.stash[_cancel_key] = cancel
+    testing._start_budget(budget)
     return True
 
 

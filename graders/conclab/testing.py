@@ -17,6 +17,7 @@
     drain(queue, n)         up to n items from a queue, without waiting for ever
     no_pool_left(what)      fail if a block leaves a process pool (or any child process) running
     fail(msg)               fail with a message for the student, without a traceback dump
+    time_left()             seconds left of the running test's time budget (None: no budget)
 
 Nothing here waits without a bound, and every failure says what was expected, what
 happened and where the student's threads are.  Clocks and threading classes are bound
@@ -102,6 +103,22 @@ _session_threads: set[threading.Thread] = set()
 
 # Threads that were alive when the current test started: left over from earlier tests.
 _test_baseline: set[threading.Thread] = set()
+
+
+# When the running test's time budget runs out (a time.monotonic() value), if it has one.
+_budget_ends: float | None = None
+
+
+def _start_budget(seconds: float | None) -> None:
+    global _budget_ends
+    _budget_ends = None if seconds is None else _now() + seconds
+
+
+def time_left() -> float | None:
+    """Seconds left of the running test's time budget; None when it has no budget.  For a
+    check that may take longer under load (a speed-up measurement) to stop in time and give
+    its verdict, instead of being stopped as stuck."""
+    return None if _budget_ends is None else max(0.0, _budget_ends - _now())
 
 
 def _remember_session_threads() -> None:
