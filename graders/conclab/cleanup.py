@@ -4,7 +4,8 @@ Python cannot kill a thread, but a thread that is busy running Python code can b
 to raise an exception of our choosing (PyThreadState_SetAsyncExc); that ends busy loops.
 A thread blocked for ever on a lock cannot be reached at all, so at the end of the run
 the plugin leaves through os._exit instead of waiting for it, after the reports are
-written.  Child processes are found through psutil and killed, the whole tree.
+written.  Child processes are found through psutil and killed, the whole tree; once a run has
+ended, whatever it started and left behind is found by the mark in its environment.
 """
 
 from __future__ import annotations
@@ -163,6 +164,30 @@ def describe_processes(procs: list[psutil.Process]) -> str:
 def stuck_non_daemon_threads(baseline: set[int | None]) -> list[threading.Thread]:
     return [t for t in threading.enumerate()
             if t.is_alive() and not t.daemon and t is not threading.main_thread() and t.ident not in baseline]
+
+
+#: Every child run (run_in_own_group) gets a mark of its own in this environment variable,
+#: after those of the runs it is part of; whatever it starts inherits it.
+RUN_MARK = "CONCLAB_RUN_MARK"
+
+
+def with_mark(env: dict[str, str], mark: str) -> dict[str, str]:
+    outer = env.get(RUN_MARK, "")
+    return {**env, RUN_MARK: f"{outer},{mark}" if outer else mark}
+
+
+def marked(mark: str) -> list[psutil.Process]:
+    """Every process that has `mark` in its environment: what a run started, even a process
+    that left the run's process group and was adopted by init once its parent ended (a
+    grandchild of a daemon-style double fork), which no parent-child walk can find."""
+    found = []
+    for proc in psutil.process_iter():
+        try:
+            if mark in proc.environ().get(RUN_MARK, "").split(","):
+                found.append(proc)
+        except (psutil.Error, OSError):
+            continue
+    return found
 
 
 def hard_exit(status: int) -> None:

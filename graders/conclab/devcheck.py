@@ -20,6 +20,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import uuid
 import xml.etree.ElementTree as ET
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -29,7 +30,7 @@ from pathlib import Path
 
 import psutil
 
-from . import manifest
+from . import cleanup, manifest
 from .manifest import Topic, tomllib
 
 
@@ -170,6 +171,8 @@ def run_in_own_group(command: list[str], cwd: Path, env: dict[str, str], timeout
     leaves behind cannot hold a pipe open and keep us waiting); once it has ended, or its
     time is up, kill whatever is left of it.  `running`, if given, holds the process while
     it runs, for a caller that may have to stop everything at once (kill_tree)."""
+    mark = uuid.uuid4().hex
+    env = cleanup.with_mark(env, mark)
     with tempfile.TemporaryFile("w+", encoding="utf-8", errors="replace") as out:
         # A process group, not a session: Linux shares the CPUs fairly between sessions
         # (autogroup), so a run in a session of its own would get one CPU's worth against
@@ -185,6 +188,7 @@ def run_in_own_group(command: list[str], cwd: Path, env: dict[str, str], timeout
             returncode = -1
         finally:
             kill_tree(proc)
+            cleanup.kill_processes(cleanup.marked(mark))  # what escaped the group and the tree
             if running is not None:
                 running.discard(proc)
         out.seek(0)

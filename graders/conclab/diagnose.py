@@ -14,8 +14,9 @@ import os
 import re
 import sys
 import threading
+import traceback
 from pathlib import Path
-from types import FrameType
+from types import FrameType, TracebackType
 
 # Files whose frames count as "the student's code": set by the plugin to the chosen
 # implementation's topic folders.
@@ -178,6 +179,13 @@ def where(frame: FrameType | None) -> list[str]:
         if is_student_file(f.f_code.co_filename):
             lines.append(f"{_place(f)}: {_source(f)}")
     return lines
+
+
+def raised_at(tb: TracebackType | None) -> str:
+    """"bank.py line 12: balance -= amount": the last line of the student's code in a
+    traceback, or "" when none of it is the student's."""
+    mine = [f for f in traceback.extract_tb(tb) if is_student_file(f.filename)]
+    return f"{Path(mine[-1].filename).name} line {mine[-1].lineno}: {(mine[-1].line or '').strip()}" if mine else ""
 
 
 def describe(thread: threading.Thread, frame: FrameType | None = None) -> str:

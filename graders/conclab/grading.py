@@ -106,8 +106,10 @@ def grade_topic(topic: manifest.Topic, impl: Path, root: Path, start_method: str
                                    "the instructor's grading.")
     with tempfile.TemporaryDirectory(prefix="conclab-grade-") as tmp:
         report_path = Path(tmp) / "results.jsonl"
+        # No conftest.py takes part: the graders need none, and one in the submission (or
+        # beside it in a student's repository) could make failing tests pass.
         command = [sys.executable, "-m", "pytest", f"{tests}/{topic.id}", "-q", "-p", "no:cacheprovider",
-                   f"--impl={impl}", f"--conclab-report={report_path}"]
+                   "--noconftest", f"--impl={impl}", f"--conclab-report={report_path}"]
         if start_method:
             command.append(f"--start-method={start_method}")
         env = devcheck.child_env(root)

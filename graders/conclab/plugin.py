@@ -31,7 +31,7 @@ from pathlib import Path
 import pytest
 
 from . import chaos as chaos_mod
-from . import cleanup, diagnose, machine, manifest, report, testing
+from . import cleanup, diagnose, integrity, machine, manifest, report, testing
 
 _BACKSTOP_EXIT = 3
 
@@ -67,6 +67,9 @@ class _State:
         self.session_children: set[int] = set()
         self.writer: report.Writer | None = None
         self.pending: dict[str, dict] = {}  # nodeid -> the result so far of a test that has not ended
+        self.written: dict[str, dict] = {}  # nodeid -> the result written to the report
+        self.tools: integrity.Tools | None = None  # taken before the first student module is imported
+        self.cheat = ""  # why every test fails, once student code has replaced a grader's tool
 
     def topic_dir(self, topic: manifest.Topic) -> Path:
         return self.impl / topic.id
@@ -144,8 +147,8 @@ def _import_failure(topic: manifest.Topic, path: Path, exc: BaseException) -> st
     if isinstance(exc, SyntaxError):
         return (f"{topic.filename} has a syntax error at line {exc.lineno}: {exc.msg}\n"
                 f"    {(exc.text or '').strip()}\nFix it so that Python can read the file.")
-    frames = [f for f in traceback.extract_tb(exc.__traceback__) if diagnose.is_student_file(f.filename)]
-    where = f" (at {Path(frames[-1].filename).name} line {frames[-1].lineno}: {frames[-1].line})" if frames else ""
+    where = diagnose.raised_at(exc.__traceback__)
+    where = f" (at {where})" if where else ""
     return (f"Importing {topic.filename} failed with {type(exc).__name__}: {exc}{where}.\n"
             f"The file must import cleanly before anything in it can be tested.")
 
@@ -204,8 +207,8 @@ def _format_thread_errors(errors: list[threading.ExceptHookArgs]) -> str:
     parts = []
     for args in errors:
         name = args.thread.name if args.thread is not None else "a thread"
-        frames = [f for f in traceback.extract_tb(args.exc_traceback) if diagnose.is_student_file(f.filename)]
-        place = f"\n      at {Path(frames[-1].filename).name} line {frames[-1].lineno}: {frames[-1].line}" if frames else ""
+        where = diagnose.raised_at(args.exc_traceback)
+        place = f"\n      at {where}" if where else ""
         parts.append(f"  - thread {name!r} raised {args.exc_type.__name__}: {args.exc_value}{place}")
     return ("An exception was raised inside a thread and nobody caught it, so it would have been lost:\n"
             + "\n".join(parts))
@@ -272,9 +275,22 @@ def pytest_runtest_call(item: pytest.Item):
             chaos.stop()
         testing.tracer = None
         threading.excepthook = previous_hook
+        _check_tools(topic)
     if errors:
         testing.fail(_format_thread_errors(errors))
     return result
+
+
+def _check_tools(topic: manifest.Topic) -> None:
+    """Fail the test, and every test of the run, once student code has replaced a tool the
+    graders measure with (integrity.py)."""
+    assert _state is not None
+    if not _state.cheat and _state.tools is not None:
+        replaced = _state.tools.changed()
+        if replaced:
+            _state.cheat = integrity.message(replaced, topic.filename)
+    if _state.cheat:
+        testing.fail(_state.cheat)
 
 
 _thread_errors_key = pytest.StashKey[list]()
@@ -371,10 +387,25 @@ def pytest_runtest_logreport(report: pytest.TestReport) -> None:
     elif report.skipped and entry["outcome"] == "passed":
         entry.update(outcome="skipped", message=message)
     if report.when == "teardown":
-        _state.writer.test(report.nodeid, **_state.pending.pop(report.nodeid))
+        result = _state.written[report.nodeid] = _state.pending.pop(report.nodeid)
+        _state.writer.test(report.nodeid, **result)
+        if _state.cheat:
+            _fail_what_passed()
+
+
+def _fail_what_passed() -> None:
+    """Once a test has found a replaced tool, the tests graded before it fail as well (a
+    later line for a test replaces the earlier one in the report)."""
+    assert _state is not None and _state.writer is not None
+    for nodeid, result in _state.written.items():
+        if result["message"] != _state.cheat:
+            result.update(outcome="failed", message=_state.cheat)
+            _state.writer.test(nodeid, **result)
 
 
 def pytest_collection_finish(session: pytest.Session) -> None:
+    if _state is not None:
+        _state.tools = integrity.Tools()
     if _state is not None and _state.writer is not None:
         _state.writer.collected([{"nodeid": item.nodeid, "name": item.name, "weight": _weight(item)}
                                  for item in session.items])

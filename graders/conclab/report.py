@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import json
 import os
-import traceback
 from pathlib import Path
 from typing import Any
 
@@ -85,8 +84,5 @@ def message_of(excinfo: Any, longreprtext: str) -> str:
     if isinstance(value, AssertionError):
         text = str(value).strip()
         return text if text else longreprtext.strip().splitlines()[-1]
-    frames = traceback.extract_tb(excinfo.tb)
-    mine = [f for f in frames if diagnose.is_student_file(f.filename)]
-    where = mine[-1] if mine else None
-    place = f" (raised at {Path(where.filename).name} line {where.lineno}: {(where.line or '').strip()})" if where else ""
-    return f"{type(value).__name__}: {value}{place}"
+    where = diagnose.raised_at(excinfo.tb)
+    return f"{type(value).__name__}: {value}" + (f" (raised at {where})" if where else "")

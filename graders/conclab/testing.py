@@ -205,6 +205,11 @@ class Job:
         """The call's return value; its exception is raised here, in the test."""
         __tracebackhide__ = True
         self.finished(within)
+        if isinstance(self.error, (KeyboardInterrupt, SystemExit)):
+            # Raised here, either would end the whole test run, not fail this test.
+            where = diagnose.raised_at(self.error.__traceback__)
+            fail(f"{self.what} raised {type(self.error).__name__}" + (f" at {where}" if where else "") +
+                 ": that stops a whole program, and no function of the exercise should raise it.")
         if self.error is not None:
             raise self.error
         return self.value

@@ -1,0 +1,154 @@
+"""Submissions that hang, crash, flood or cheat (tests/adversarial/cases.toml) are graded as
+`conclab grade` grades any submission: the topic under attack scores what its real
+behaviour deserves, the solved topic beside it scores full marks, the run ends within its
+time limit with its report written, and nothing it started is left running."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+
+from conclab import cleanup, devcheck, grading, manifest
+from conclab.manifest import tomllib
+
+ROOT = manifest.course_root()
+BYSTANDER = manifest.find("06")  # quick to grade, and no part of any attack
+
+
+@dataclass
+class Case:
+    name: str
+    topic: manifest.Topic
+    attack: str
+    expect: str  # zero, full or fails
+    fails: list[str] = field(default_factory=list)
+    edits: list[devcheck.Edit] = field(default_factory=list)
+    source: str | None = None
+    stub: bool = False
+    files: dict[str, str] = field(default_factory=dict)
+    root_files: dict[str, str] = field(default_factory=dict)
+    listens: bool = False
+
+
+def load_cases() -> list[Case]:
+    data = tomllib.loads((ROOT / "tests" / "adversarial" / "cases.toml").read_text(encoding="utf-8"))
+    cases = []
+    for entry in data["case"]:
+        edits = [devcheck.Edit(e["old"], e["new"], e.get("all", False)) for e in entry.get("edit", [])]
+        cases.append(Case(entry["name"], manifest.find(entry["topic"]), entry["attack"], entry["expect"],
+                          entry.get("fails", []), edits, entry.get("source"), entry.get("stub", False),
+                          entry.get("files", {}), entry.get("root_files", {}), entry.get("listens", False)))
+    return cases
+
+
+CASES = load_cases()
+
+
+def write_submission(case: Case, folder: Path) -> None:
+    """The attacked topic as the case says, the bystander solved, and the case's files."""
+    shutil.copytree(ROOT / "solutions" / BYSTANDER.id, folder / BYSTANDER.id)
+    module = folder / case.topic.id / case.topic.filename
+    module.parent.mkdir(parents=True)
+    if case.stub:
+        module.write_text((ROOT / "exercises" / case.topic.id / case.topic.filename).read_text(encoding="utf-8"))
+    elif case.source is not None:
+        module.write_text(case.source.lstrip("\n"), encoding="utf-8")
+    else:
+        mutant = devcheck.Mutant(case.topic, case.name, case.attack, case.edits)
+        devcheck.make_mutant(mutant, folder)
+    for relative, text in case.files.items():
+        (folder / relative).parent.mkdir(parents=True, exist_ok=True)
+        (folder / relative).write_text(text.lstrip("\n"), encoding="utf-8")
+
+
+def course_for(case: Case, tmp_path: Path) -> Path:
+    """The course itself, or a copy of its graders with the case's files beside them (as in
+    a student's repository)."""
+    if not case.root_files:
+        return ROOT
+    course = tmp_path / "course"
+    shutil.copytree(ROOT / "graders", course / "graders", ignore=shutil.ignore_patterns("__pycache__", "*.egg-info"))
+    shutil.copy(ROOT / "pyproject.toml", course / "pyproject.toml")
+    for relative, text in case.root_files.items():
+        (course / relative).write_text(text.lstrip("\n"), encoding="utf-8")
+    return course
+
+
+def left_behind(mark: str) -> list[str]:
+    """Kill what the run left running; describe it."""
+    procs = cleanup.marked(mark)
+    described = cleanup.describe_processes(procs)
+    cleanup.kill_processes(procs)
+    return described.splitlines()
+
+
+@pytest.mark.parametrize("case", CASES, ids=[c.name for c in CASES])
+def test_grading_survives(case: Case, tmp_path: Path):
+    submission = tmp_path / "submission"
+    write_submission(case, submission)
+    course = course_for(case, tmp_path)
+    report_path = tmp_path / "grades.json"
+    limit = grading.topic_timeout(case.topic) + 30
+    mark = uuid.uuid4().hex
+    command = [sys.executable, "-m", "conclab.cli", "grade", "--impl", str(submission), "--topic", case.topic.id,
+               "--topic", BYSTANDER.id, "--json", str(report_path)]
+    started = time.monotonic()
+    with open(tmp_path / "output.txt", "wb") as out:
+        proc = subprocess.Popen(command, cwd=course, env=cleanup.with_mark(devcheck.child_env(course), mark),
+                                stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                                start_new_session=True)
+        try:
+            returncode = proc.wait(limit)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+            returncode = None
+    took = time.monotonic() - started
+    leftovers = left_behind(mark)
+    output = (tmp_path / "output.txt").read_text(encoding="utf-8", errors="replace")
+    print(f"{case.name}: exit {returncode}, {took:.1f} s")
+
+    assert returncode is not None, f"grading did not end within {limit:g} s\n{output[-3000:]}"
+    assert not leftovers, "left running after grading:\n" + "\n".join(leftovers)
+    assert returncode in (0, 1), output[-3000:]
+    assert len(output) < 200_000, f"grading printed {len(output)} characters"
+    report = json.loads(report_path.read_text(encoding="utf-8"))
+    topics = {t["id"]: t for t in report["topics"]}
+    bystander, attacked = topics[BYSTANDER.id], topics[case.topic.id]
+    assert bystander["score"] == pytest.approx(BYSTANDER.points), bystander
+    assert len(json.dumps(attacked)) < 100_000, "the report holds what the submission printed"
+    failed = sorted(t["name"] for t in attacked["tests"] if t["status"] == "fail")
+    shown = f"{attacked['status']}, {attacked['score']:g} points: {attacked['message']}, failed {failed}"
+    if case.expect == "zero":
+        assert attacked["score"] == 0 and attacked["status"] in ("fail", "error"), shown
+        assert all(t["status"] == "fail" for t in attacked["tests"]), shown
+    elif case.expect == "full":
+        assert attacked["score"] == pytest.approx(case.topic.points) and attacked["status"] == "pass", shown
+    else:
+        wanted = [grading.readable(prefix) for prefix in case.fails]
+        expected = sorted(t["name"] for t in attacked["tests"] if any(t["name"].startswith(w) for w in wanted))
+        assert expected and failed == expected, shown
+    if case.listens:
+        port = int((submission / "listening.port").read_text())
+        with socket.socket() as probe:
+            assert probe.connect_ex(("127.0.0.1", port)) != 0, f"something still listens on port {port}"
+
+
+def test_every_case_says_what_it_does():
+    names = [c.name for c in CASES]
+    assert len(names) == len(set(names))
+    for case in CASES:
+        assert case.expect in ("zero", "full", "fails"), case.name
+        assert (case.expect == "fails") == bool(case.fails), case.name
+        assert case.attack and (case.edits or case.source or case.stub), case.name
