@@ -132,6 +132,30 @@ def test_a_busy_thread_left_behind_is_stopped(sandbox):
     assert run.returncode == 0, run.stdout + run.stderr
 
 
+def test_a_call_that_never_returns_is_stopped_after_its_test(sandbox):
+    """A call the test gave up on runs in a grader's helper thread, but it runs student code:
+    left spinning, it would slow down every later test."""
+    grader(sandbox, """
+        import threading, time
+
+        from conclab.testing import call
+
+        def test_gives_up_on_a_call(threads):
+            call(threads.spin, within=0.5)
+
+        def test_the_call_is_stopped(threads):
+            time.sleep(0.2)
+            assert [t.name for t in threading.enumerate() if "spin" in t.name] == []
+        """, """
+        def spin():
+            while True:
+                pass
+        """)
+    run = sandbox.pytest("graders", "--impl", "impl", "-p", "no:randomly")
+    assert "1 failed, 1 passed" in run.stdout, run.stdout + run.stderr
+    assert "spin() did not return within 0.5 s" in run.stdout
+
+
 def test_an_exception_lost_in_a_thread_fails_the_test(sandbox):
     grader(sandbox, """
         import threading

@@ -257,6 +257,7 @@ def pytest_runtest_call(item: pytest.Item):
             testing.not_implemented.append(args.exc_value)  # type: ignore[arg-type]
 
     testing.not_implemented.clear()
+    _check_tools(topic)  # once a tool has been replaced, no test is run for real
     chaos = None
     if item.get_closest_marker("no_chaos") is None:
         marker = item.get_closest_marker("chaos")
@@ -313,6 +314,8 @@ def pytest_runtest_teardown(item: pytest.Item) -> None:
     threads_before, children_before = before
     left = [t for t in threading.enumerate() if t not in threads_before and t.is_alive()
             and not t.name.startswith(testing._HELPER_PREFIX)]
+    left += [job.thread for job in list(testing.running_jobs)  # this test's calls that never returned
+             if job.thread not in threads_before and job.thread.is_alive()]
     deadline = testing._now() + 0.5
     for thread in left:
         thread.join(max(0.0, deadline - testing._now()))

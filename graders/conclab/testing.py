@@ -95,6 +95,10 @@ tracer: Any = None
 # NotImplementedError raised by the code under test during the current test: a stub.
 not_implemented: list[BaseException] = []
 
+# The calls of student code still running (a Job's thread is the graders', but the code in
+# it is the student's: the plugin stops it after the test if it is busy).
+running_jobs: set[Job] = set()
+
 # Threads that existed before the first test (pytest's own, xdist's): never the student's.
 # Kept as Thread objects, not idents: a thread started later may get the ident of one that
 # has ended, and would then pass for it.
@@ -178,9 +182,11 @@ class Job:
                     not_implemented.append(exc)
             finally:
                 self.finished_at = _now()
+                running_jobs.discard(self)
                 self._done.set()
 
         self.thread = _Thread(target=body, name=_HELPER_PREFIX + self.what, daemon=True)
+        running_jobs.add(self)
         self.thread.start()
 
     @property
