@@ -39,6 +39,7 @@ class Case:
     files: dict[str, str] = field(default_factory=dict)
     root_files: dict[str, str] = field(default_factory=dict)
     listens: bool = False
+    says: str = ""
 
 
 def load_cases() -> list[Case]:
@@ -48,7 +49,8 @@ def load_cases() -> list[Case]:
         edits = [devcheck.Edit(e["old"], e["new"], e.get("all", False)) for e in entry.get("edit", [])]
         cases.append(Case(entry["name"], manifest.find(entry["topic"]), entry["attack"], entry["expect"],
                           entry.get("fails", []), edits, entry.get("source"), entry.get("stub", False),
-                          entry.get("files", {}), entry.get("root_files", {}), entry.get("listens", False)))
+                          entry.get("files", {}), entry.get("root_files", {}), entry.get("listens", False),
+                          entry.get("says", "")))
     return cases
 
 
@@ -130,6 +132,8 @@ def test_grading_survives(case: Case, tmp_path: Path):
     assert len(json.dumps(attacked)) < 100_000, "the report holds what the submission printed"
     failed = sorted(t["name"] for t in attacked["tests"] if t["status"] == "fail")
     shown = f"{attacked['status']}, {attacked['score']:g} points: {attacked['message']}, failed {failed}"
+    print(f"{case.name}: {case.topic.id} {attacked['status']} {attacked['score']:.4g}/{case.topic.points}, "
+          f"{len(failed)} of {len(attacked['tests'])} graders failed")
     if case.expect == "zero":
         assert attacked["score"] == 0 and attacked["status"] in ("fail", "error"), shown
         assert all(t["status"] == "fail" for t in attacked["tests"]), shown
@@ -139,6 +143,10 @@ def test_grading_survives(case: Case, tmp_path: Path):
         wanted = [grading.readable(prefix) for prefix in case.fails]
         expected = sorted(t["name"] for t in attacked["tests"] if any(t["name"].startswith(w) for w in wanted))
         assert expected and failed == expected, shown
+    if case.says:
+        told = [attacked["message"]] if attacked["status"] == "error" else \
+            [t["message"] for t in attacked["tests"] if t["status"] == "fail"]
+        assert told and all(case.says in message for message in told), f"expected {case.says!r}: {told}"
     if case.listens:
         port = int((submission / "listening.port").read_text())
         with socket.socket() as probe:

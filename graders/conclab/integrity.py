@@ -9,7 +9,9 @@ that makes one is treated as cheating: the plugin fails every test of the topic 
 plugin.py), naming what was replaced.
 
 Tools() takes the snapshot, once the graders are collected and before the first student
-module is imported; changed() names what is no longer the same object.
+module is imported; changed() names what is no longer the same object, and restore() puts
+it back, so that the graders' own machinery runs on (threading.Timer, for one, calls
+whatever `threading.Thread` is).
 """
 
 from __future__ import annotations
@@ -69,18 +71,35 @@ class Tools:
         self._spaces = _watched_objects()
         self._saved = {name: _members(space, names) for name, (space, names) in self._spaces.items()}
         self._cpus = parallel.usable_cpus()
+        getaffinity = getattr(os, "sched_getaffinity", None)
+        self._affinity = getaffinity(0) if getaffinity else None
 
     def changed(self) -> list[str]:
-        """'time.perf_counter', ...: the tools replaced (or removed) since the snapshot."""
+        """'time.perf_counter', ...: the tools replaced (or removed) since the snapshot, and the CPUs
+        if fewer are left."""
         replaced = []
-        if parallel.usable_cpus() < self._cpus:
-            replaced.append("the CPUs this process may use")
         for name, (space, names) in self._spaces.items():
             now = vars(space)
             for attr, value in self._saved[name].items():
                 if now.get(attr, _MISSING) is not value:
                     replaced.append(f"{name}.{attr}")
+        if parallel.usable_cpus() < self._cpus:
+            replaced.append("the CPUs this process may use (os.sched_setaffinity)")
         return replaced
+
+
+    def restore(self) -> None:
+        """Put every replaced tool back (and this thread's CPUs), so that the rest of the run,
+        the graders' own machinery included, works as it should."""
+        for name, (space, _) in self._spaces.items():
+            for attr, value in self._saved[name].items():
+                if vars(space).get(attr, _MISSING) is not value:
+                    setattr(space, attr, value)
+        if self._affinity is not None:
+            try:
+                os.sched_setaffinity(0, self._affinity)
+            except OSError:
+                pass
 
 
 _MISSING = object()
@@ -88,6 +107,6 @@ _MISSING = object()
 
 def message(replaced: list[str], filename: str) -> str:
     shown = ", ".join(name if name.startswith("the ") else f"`{name}`" for name in replaced[:5]) + (", ..." if len(replaced) > 5 else "")
-    return (f"The code under test replaced {shown}, which the graders use to measure your code. No exercise "
+    return (f"The code under test changed {shown}, which the graders use to measure your code. No exercise "
             f"needs that: change nothing outside your own module ({filename}). Grading cannot trust a run in "
             f"which its tools were changed, so every test of this topic fails.")

@@ -290,6 +290,7 @@ def _check_tools(topic: manifest.Topic) -> None:
         replaced = _state.tools.changed()
         if replaced:
             _state.cheat = integrity.message(replaced, topic.filename)
+            _state.tools.restore()
     if _state.cheat:
         testing.fail(_state.cheat)
 
