@@ -46,9 +46,8 @@ def load_cases() -> list[Case]:
     data = tomllib.loads((ROOT / "tests" / "adversarial" / "cases.toml").read_text(encoding="utf-8"))
     cases = []
     for entry in data["case"]:
-        edits = [devcheck.Edit(e["old"], e["new"], e.get("all", False)) for e in entry.get("edit", [])]
         cases.append(Case(entry["name"], manifest.find(entry["topic"]), entry["attack"], entry["expect"],
-                          entry.get("fails", []), edits, entry.get("source"), entry.get("stub", False),
+                          entry.get("fails", []), devcheck.edits_of(entry), entry.get("source"), entry.get("stub", False),
                           entry.get("files", {}), entry.get("root_files", {}), entry.get("listens", False),
                           entry.get("says", "")))
     return cases

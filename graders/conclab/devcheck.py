@@ -54,6 +54,11 @@ class Mutant:
         return f"{self.topic.id}/{self.name}"
 
 
+def edits_of(entry: dict) -> list[Edit]:
+    """The [[...edit]] tables of a TOML entry (old -> new, `all` to replace every occurrence)."""
+    return [Edit(e["old"], e["new"], e.get("all", False)) for e in entry.get("edit", [])]
+
+
 def _load_edits(kind: str, root: Path | None) -> list[Mutant]:
     """tests/<kind>s/NN_name.toml: [[<kind>]] entries, each a list of edits of the solution."""
     found = []
@@ -63,7 +68,9 @@ def _load_edits(kind: str, root: Path | None) -> list[Mutant]:
             continue
         data = tomllib.loads(path.read_text(encoding="utf-8"))
         for entry in data.get(kind, []):
-            edits = [Edit(e["old"], e["new"], e.get("all", False)) for e in entry["edit"]]
+            edits = edits_of(entry)
+            if not edits:
+                raise ValueError(f"{path}: {kind} {entry['name']!r} has no [[{kind}.edit]]")
             what = entry.get("bug") or entry.get("strategy", "")
             found.append(Mutant(topic, entry["name"], what, edits, list(entry.get("catches", []))))
     return found

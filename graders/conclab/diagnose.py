@@ -181,11 +181,17 @@ def where(frame: FrameType | None) -> list[str]:
     return lines
 
 
+def student_frame(tb: TracebackType | None) -> traceback.FrameSummary | None:
+    """The last frame of the student's code in a traceback (None when none is theirs)."""
+    mine = [f for f in traceback.extract_tb(tb) if is_student_file(f.filename)]
+    return mine[-1] if mine else None
+
+
 def raised_at(tb: TracebackType | None) -> str:
     """"bank.py line 12: balance -= amount": the last line of the student's code in a
     traceback, or "" when none of it is the student's."""
-    mine = [f for f in traceback.extract_tb(tb) if is_student_file(f.filename)]
-    return f"{Path(mine[-1].filename).name} line {mine[-1].lineno}: {(mine[-1].line or '').strip()}" if mine else ""
+    frame = student_frame(tb)
+    return f"{Path(frame.filename).name} line {frame.lineno}: {(frame.line or '').strip()}" if frame else ""
 
 
 def describe(thread: threading.Thread, frame: FrameType | None = None) -> str:

@@ -24,7 +24,6 @@ import os
 import signal
 import sys
 import threading
-import traceback
 import types
 from pathlib import Path
 
@@ -335,8 +334,8 @@ def pytest_runtest_teardown(item: pytest.Item) -> None:
 
 
 def _not_written_yet(exc: BaseException) -> str:
-    frames = [f for f in traceback.extract_tb(exc.__traceback__) if diagnose.is_student_file(f.filename)]
-    where = f" ({Path(frames[-1].filename).name} line {frames[-1].lineno})" if frames else ""
+    frame = diagnose.student_frame(exc.__traceback__)
+    where = f" ({Path(frame.filename).name} line {frame.lineno})" if frame else ""
     name = str(exc) or "this part"
     return (f"{name} is not written yet: it raises NotImplementedError{where}.\n"
             f"Replace the TODO there with your code.")
