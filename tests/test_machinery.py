@@ -3,8 +3,10 @@ exceptions, import problems, runs that end although student threads never do."""
 
 from __future__ import annotations
 
+import os
 import time
 import xml.etree.ElementTree as ET
+from collections.abc import Callable
 
 from conclab import devcheck, manifest
 
@@ -104,7 +106,7 @@ def test_code_that_holds_the_gil_for_ever_still_ends_the_run(sandbox, no_process
         """)
     started = time.monotonic()
     run = sandbox.pytest("graders", "--impl", "impl", timeout=90)
-    assert time.monotonic() - started < 45
+    assert time.monotonic() - started < 60  # faulthandler ends it 21 s in; start-up is slow under load
     assert run.returncode != 0
     assert "Timeout" in run.stdout and "sum_for_ever" in run.stdout
 
@@ -387,22 +389,35 @@ def test_a_graded_test_knows_how_much_of_its_budget_is_left(sandbox):
 
 def test_a_speed_up_measurement_ends_within_the_time_left():
     """Two worker processes that are no faster than one (each does all the work) are timed
-    again and again, at a growing size: with a budget of 8 s, the measurement stops growing
+    again and again, at a growing size: with a budget of 10 s, the measurement stops growing
     and stops timing in time."""
     import subprocess
     import sys
 
     from conclab import parallel
 
+    def burn(seconds: float) -> None:
+        end = time.perf_counter() + seconds
+        while time.perf_counter() < end:
+            pass
+
+    def start(seconds: float) -> Callable[[], object]:
+        if not hasattr(os, "fork"):  # a new interpreter: slow to start on a busy machine
+            return subprocess.Popen([sys.executable, "-c", f"import time\nend = time.perf_counter() + {seconds}\n"
+                                     "while time.perf_counter() < end: pass"]).wait
+        pid = os.fork()
+        if pid == 0:
+            burn(seconds)
+            os._exit(0)
+        return lambda: os.waitpid(pid, 0)
+
     def run(size: int, workers: int) -> None:
-        burn = f"import time\nend = time.perf_counter() + {size / 1000}\nwhile time.perf_counter() < end: pass"
-        procs = [subprocess.Popen([sys.executable, "-c", burn]) for _ in range(workers)]
-        for proc in procs:
-            proc.wait()
+        for wait in [start(size / 1000) for _ in range(workers)]:
+            wait()
 
     started = time.monotonic()
-    ends = started + 8
+    ends = started + 10
     verdict = parallel.judge_speedup(run, size=100, limit=10**9, time_left=lambda: ends - time.monotonic())
     took = time.monotonic() - started
-    assert took < 8, f"took {took:.1f} s, size {verdict.size}, {verdict.rounds} rounds"
+    assert took < 10, f"took {took:.1f} s, size {verdict.size}, {verdict.rounds} rounds"
     assert verdict.workers_seen == 2 and verdict.rounds >= 3 and not verdict.convincing(), verdict

@@ -21,6 +21,7 @@ pytest.importorskip("nbgrader", reason="nbgrader is not installed; the README's 
 ROOT = manifest.course_root()
 TOPICS = manifest.topics()
 DEADLOCKED = manifest.find("07")
+UNTOUCHED = ("03", "11", "13")
 # nbgrader runs the `alembic` command of its own environment: that environment's bin comes first.
 ENV = {**{k: v for k, v in os.environ.items() if not k.startswith("PYTEST_")},
        "PATH": os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")])}
@@ -98,12 +99,12 @@ def test_source_notebooks_pass_nbgrader_validate(course):
     assert output.count("Success! Your notebook passes all the tests.") == len(notebooks), output[-5000:]
 
 
-def submit(course: Path, student: str, modules: dict[str, str]) -> None:
-    """A student's submission: the released notebooks (all of them if `modules` is empty, else
-    those it names), each answer cell holding `modules[topic id]` as the student typed it."""
-    for topic in [t for t in TOPICS if t.id in modules] or TOPICS:
+def submit(course: Path, student: str, modules: dict[str, str | None]) -> None:
+    """A student's submission: the released notebooks `modules` names, each answer cell holding
+    `modules[topic id]` as the student typed it (None: left as released)."""
+    for topic in [t for t in TOPICS if t.id in modules]:
         notebook = json.loads((course / "release" / topic.id / f"{topic.id}.ipynb").read_text(encoding="utf-8"))
-        if topic.id in modules:
+        if modules[topic.id] is not None:
             for cell in notebook["cells"]:
                 if cell["metadata"].get("nbgrader", {}).get("grade_id") == "answer":
                     cell["source"] = f"%%writefile {topic.filename}\n{modules[topic.id]}"
@@ -138,7 +139,11 @@ def test_autograde_gives_solutions_full_marks_stubs_zero_and_a_deadlock_costs_it
     solutions = {t.id: (ROOT / "solutions" / t.id / t.filename).read_text(encoding="utf-8") for t in TOPICS}
     # The deadlocked student handed in three topics, one of which deadlocks in every call.
     deadlocked = {t.id: solutions[t.id] for t in (TOPICS[0], manifest.find("12"))}
-    submissions = {"solved": solutions, "untouched": {}, "deadlocked": {**deadlocked, DEADLOCKED.id: DEADLOCK}}
+    # The untouched release of a thread topic and of two process topics whose stubs wait out
+    # bounded calls (every stub failing every grader is tests/test_solutions_and_stubs.py's).
+    untouched = {t.id: None for t in map(manifest.find, UNTOUCHED)}
+    submissions = {"solved": solutions, "untouched": untouched,
+                   "deadlocked": {**deadlocked, DEADLOCKED.id: DEADLOCK}}
     courses = {}
     for student, modules in submissions.items():  # a copy of the course each, graded side by side
         courses[student] = Path(shutil.copytree(course, tmp_path / student, ignore=written_by_notebooks))
@@ -151,14 +156,14 @@ def test_autograde_gives_solutions_full_marks_stubs_zero_and_a_deadlock_costs_it
 
     with ThreadPoolExecutor(len(courses)) as pool:
         took = dict(zip(courses, pool.map(autograde, courses)))
-    print(f"autograde of every topic, in seconds: {took}")
+    print(f"autograde, in seconds: {took}")
     scores = {student: scores_of(folder, student) for student, folder in courses.items()}
     assert scores["solved"] == {t.id: pytest.approx(t.points) for t in TOPICS}
-    assert scores["untouched"] == {t.id: 0 for t in TOPICS}
+    assert scores["untouched"] == {t.id: 0 if t.id in untouched else None for t in TOPICS}
     assert scores["deadlocked"] == {t.id: 0 if t is DEADLOCKED else pytest.approx(t.points) if t.id in deadlocked
                                     else None for t in TOPICS}
     # The stubs fail by themselves, never by running out of time.
-    for topic in TOPICS:
+    for topic in map(manifest.find, UNTOUCHED):
         notebook = cells(courses["untouched"] / "autograded" / "untouched" / topic.id / f"{topic.id}.ipynb")
         text_out = json.dumps([c.get("outputs", []) for c in notebook.values()])
         assert "longer than its time budget" not in text_out and "did not finish in time" not in text_out, topic.id

@@ -170,13 +170,27 @@ def test_concurrent_puts_from_client_processes_lose_nothing(server):
 def test_concurrent_puts_into_a_server_thread_lose_nothing(kvstore):
     clients, puts = 6, 80
     with server_thread(kvstore) as server:
-        all_connected = threading.Barrier(clients)
+        all_connected, connected, crashed = threading.Barrier(clients), [], []
 
         def client(i):
-            with kvstore.KVClient(server.address, server.test_authkey) as kv:
-                all_connected.wait(10)  # every client puts at the same time as the others
-                for j in range(puts):
-                    kv.put(f"t{i}-{j}", j)
+            try:
+                with kvstore.KVClient(server.address, server.test_authkey) as kv:
+                    connected.append(i)
+                    try:
+                        all_connected.wait(5)  # every client puts at the same time as the others
+                    except threading.BrokenBarrierError:
+                        if crashed:
+                            return  # the error of the client that crashed is the one to report
+                        fail(f"{clients} clients connected at the same time, but after 5 s only {len(connected)} of "
+                             "them had got in: the others still waited for the server. A server that serves one "
+                             "client at a time lets nobody else in meanwhile: serve each client in a thread of its "
+                             "own.")
+                    for j in range(puts):
+                        kv.put(f"t{i}-{j}", j)
+            except BaseException:
+                crashed.append(i)
+                all_connected.abort()  # the others stop waiting for this one
+                raise
 
         run_threads(clients, client, within=40, what=f"a client putting {puts} keys")
         with connect(kvstore, server.address, server.test_authkey) as kv:
