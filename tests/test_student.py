@@ -276,3 +276,22 @@ def test_a_damaged_progress_file_is_a_fresh_start(course):
         (course / student.PROGRESS_FILE).write_text(text)
         run = conclab(course, "hint", "03")
         assert run.returncode == 0 and "Hint 1 of" in run.stdout, (text, run.stdout + run.stderr)
+
+
+def test_long_lines_break_between_words_on_a_terminal_and_stay_whole_elsewhere():
+    import io
+
+    from rich.console import Console
+
+    from conclab import screens
+
+    message = ("The 3 functions should run at the same time; at most 1 ran together. Start every thread before "
+               "you join any.\n    Thread-1  ████████··········\n")
+    terminal = Console(file=io.StringIO(), force_terminal=True, width=40, color_system=None)
+    lines = screens._indented(terminal, message).plain.splitlines()
+    assert all(len(line) <= 40 for line in lines), lines
+    assert lines[0].startswith("    The 3") and all(line.startswith("    ") for line in lines), lines
+    assert " ".join(line.strip() for line in lines[:-1]) == message.splitlines()[0]  # no word cut in two
+    assert lines[-1] == "        Thread-1  ████████··········"
+    pipe = Console(file=io.StringIO(), force_terminal=False, width=40)
+    assert screens._indented(pipe, message).plain.splitlines()[0] == "    " + message.splitlines()[0]

@@ -12,11 +12,14 @@ from . import devcheck, manifest
 
 
 def _console(stream=None, soft_wrap: bool = False):
-    """A console for a command's output; with soft_wrap, long lines are left for the terminal
-    to wrap (a failure message keeps its layout, and a test reading the output sees it whole)."""
+    """A console for a command's output.  With soft_wrap, long lines stay whole when the
+    output is not a terminal (a file, a pipe, a test reading it); on a terminal they are
+    broken between words, never inside one."""
     from rich.console import Console
 
-    return Console(file=stream or sys.stdout, highlight=False, soft_wrap=soft_wrap)
+    console = Console(file=stream or sys.stdout, highlight=False)
+    console.soft_wrap = soft_wrap and not console.is_terminal
+    return console
 
 
 def _impl_folder(value: str | None, root: Path) -> Path:

@@ -5,6 +5,7 @@ Colour and layout come from rich, which prints plain text when the output is not
 
 from __future__ import annotations
 
+import textwrap
 from pathlib import Path
 
 from rich.console import Console
@@ -27,8 +28,20 @@ def relative(path: Path, root: Path) -> str:
         return str(path)
 
 
-def _indented(text: str, spaces: int = 4) -> Text:
-    return Text("\n".join(" " * spaces + line if line else "" for line in text.rstrip().splitlines()))
+def _indented(console: Console, text: str, spaces: int = 4) -> Text:
+    """`text` moved right by `spaces`.  On a terminal, a line too long for it is broken
+    between words, its continuation as far in as the line itself (a timeline row or a line
+    of code fits, and keeps its layout); elsewhere lines stay whole."""
+    lines = []
+    for line in text.rstrip().splitlines():
+        line = " " * spaces + line if line else ""
+        if console.is_terminal and len(line) > console.width:
+            indent = " " * (len(line) - len(line.lstrip()))
+            lines += textwrap.wrap(line, console.width, initial_indent="", subsequent_indent=indent,
+                                   break_long_words=False, break_on_hyphens=False) or [line]
+        else:
+            lines.append(line)
+    return Text("\n".join(lines))
 
 
 def _bar(done: int, total: int, console: Console, width: int = 28) -> str:
@@ -77,7 +90,7 @@ def show_check(console: Console, done: student.Check, root: Path, progress: stud
     module = relative(student.module_path(topic, root), root)
     if result.status == "error":  # the tests could not run at all
         console.print("[bold red]The public tests could not run.[/]")
-        console.print(_indented(result.message))
+        console.print(_indented(console, result.message))
         console.print(f"\nLook at {module} first.")
         return
     for test in result.tests:
@@ -96,7 +109,7 @@ def show_check(console: Console, done: student.Check, root: Path, progress: stud
     console.print(f"[red]{passed} of {run} public tests pass.[/]")
     first = done.failures[0]
     console.print(f"\nThe first problem, in [bold]\"{escape(first.name)}\"[/]:")
-    console.print(_indented(first.message or "(the test failed without a message)"))
+    console.print(_indented(console, first.message or "(the test failed without a message)"))
     console.print(f"\nYour code: {module}.  The lesson: exercises/{topic.id}/README.md.")
     seen = progress.hints_seen(topic)
     if seen < len(topic.hints):
@@ -109,7 +122,7 @@ def show_hints(console: Console, topic: manifest.Topic, first: int, last: int) -
     """Hints number `first` to `last` (counting from 1) of the topic."""
     for number in range(first, last + 1):
         console.print(f"[bold]Hint {number} of {len(topic.hints)}[/] for {topic.id} ({escape(topic.title)}):")
-        console.print(_indented(topic.hints[number - 1], 2))
+        console.print(_indented(console, topic.hints[number - 1], 2))
         console.print()
     if last < len(topic.hints):
         console.print(f"`conclab hint {topic.number}` again gives the next one; "
