@@ -177,8 +177,14 @@ def test_first_success_reraises_the_last_failure_when_all_fail(executors):
 def test_parallel_map_computes_in_order_in_worker_processes(executors, max_workers):
     items = [1_000_000 + i for i in range(12)]  # enough computing that a worker's start-up is a small share
     what = f"parallel_map(burn, 12 items, max_workers={max_workers})"
+    result = computed_here = None
     with no_pool_left(what), ChildWork() as work:
-        result = call(executors.parallel_map, workers.burn, items, max_workers, within=25, what=what)
+        try:  # burn refuses to run in this process: computing here fails at the first item
+            result = call(executors.parallel_map, workers.BurnElsewhere(), items, max_workers, within=25, what=what)
+        except workers.ComputedHere as error:
+            computed_here = error
+    expect(computed_here is None, f"{what} called burn in the calling process (in a thread of it, or without any "
+           "worker). Threads take turns on the GIL: use a ProcessPoolExecutor.")
     expect(result == [workers.burn(n) for n in items], f"{what} should return burn(item) for each item, in order.")
     computing = work.pids()  # a tenth of the work: a worker that started late under load still counts
     expect(computing, f"{what} computed nothing in worker processes. Threads take turns on the GIL: use a "

@@ -95,3 +95,20 @@ class ProgressFile:
 def burn(n: int) -> int:
     """CPU-bound work of size n: sum(i * i for i in range(n)), in plain Python."""
     return sum(i * i for i in range(n))
+
+
+class ComputedHere(RuntimeError):
+    """Work meant for a worker process ran in the process that handed it out."""
+
+
+class BurnElsewhere:
+    """burn(n) for a worker process: called in the process that made it (by one of its
+    threads, or with no worker at all), it raises ComputedHere at once instead of computing."""
+
+    def __init__(self) -> None:
+        self.home = os.getpid()
+
+    def __call__(self, n: int) -> int:
+        if os.getpid() == self.home:
+            raise ComputedHere("burn was called in the calling process, not in a worker process")
+        return burn(n)
