@@ -50,3 +50,9 @@ def test_export_refuses_bad_input_and_writes_nothing(tmp_path):
         run = conclab("export", *args)
         assert run.returncode == 2 and complaint in run.stderr, (args, run.stderr)
     assert sorted(tmp_path.rglob("*")) == before
+
+
+def test_export_help_lists_the_platforms_only():
+    run = conclab("export", "--help")
+    assert run.returncode == 0 and "{gradescope,classroom50,nbgrader}" in run.stdout, run.stdout
+    assert "place" not in run.stdout and "SUPPRESS" not in run.stdout, run.stdout

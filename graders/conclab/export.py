@@ -134,7 +134,8 @@ def main(argv: list[str]) -> int:
     import argparse
 
     parser = argparse.ArgumentParser(prog="conclab export", description="The course as an autograder for another platform.")
-    kinds = parser.add_subparsers(dest="kind", required=True)
+    # `place` is a step of the exported autograders, not for instructors: left out of the help.
+    kinds = parser.add_subparsers(dest="kind", required=True, metavar="{gradescope,classroom50,nbgrader}")
     gs = kinds.add_parser("gradescope", help="a Gradescope autograder zip (setup.sh, run_autograder, the course)")
     gs.add_argument("out", metavar="OUT.zip")
     gs.add_argument("--topic", action="append", default=[], help="only these topics (repeatable): one assignment")
@@ -145,7 +146,7 @@ def main(argv: list[str]) -> int:
     nb = kinds.add_parser("nbgrader", help="an nbgrader course folder: a notebook assignment per topic in source/")
     nb.add_argument("out", metavar="OUT")
     nb.add_argument("--topic", action="append", default=[], help="only these topics (repeatable)")
-    put = kinds.add_parser("place", help=argparse.SUPPRESS)
+    put = kinds.add_parser("place")
     put.add_argument("submission")
     put.add_argument("target")
     options = parser.parse_args(argv)
