@@ -396,18 +396,12 @@ def test_a_speed_up_measurement_ends_within_the_time_left():
 
     from conclab import parallel
 
-    def burn(seconds: float) -> None:
-        end = time.perf_counter() + seconds
-        while time.perf_counter() < end:
-            pass
-
     def start(seconds: float) -> Callable[[], object]:
         if not hasattr(os, "fork"):  # a new interpreter: slow to start on a busy machine
-            return subprocess.Popen([sys.executable, "-c", f"import time\nend = time.perf_counter() + {seconds}\n"
-                                     "while time.perf_counter() < end: pass"]).wait
+            return subprocess.Popen([sys.executable, "-c", f"from conclab.parallel import busy; busy({seconds})"]).wait
         pid = os.fork()
         if pid == 0:
-            burn(seconds)
+            parallel.busy(seconds)
             os._exit(0)
         return lambda: os.waitpid(pid, 0)
 

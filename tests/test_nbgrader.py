@@ -21,7 +21,7 @@ pytest.importorskip("nbgrader", reason="nbgrader is not installed; the README's 
 ROOT = manifest.course_root()
 TOPICS = manifest.topics()
 DEADLOCKED = manifest.find("07")
-UNTOUCHED = ("03", "11", "13")
+UNTOUCHED = [manifest.find(n) for n in ("03", "11", "13")]
 # nbgrader runs the `alembic` command of its own environment: that environment's bin comes first.
 ENV = {**{k: v for k, v in os.environ.items() if not k.startswith("PYTEST_")},
        "PATH": os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")])}
@@ -141,7 +141,7 @@ def test_autograde_gives_solutions_full_marks_stubs_zero_and_a_deadlock_costs_it
     deadlocked = {t.id: solutions[t.id] for t in (TOPICS[0], manifest.find("12"))}
     # The untouched release of a thread topic and of two process topics whose stubs wait out
     # bounded calls (every stub failing every grader is tests/test_solutions_and_stubs.py's).
-    untouched = {t.id: None for t in map(manifest.find, UNTOUCHED)}
+    untouched = {t.id: None for t in UNTOUCHED}
     submissions = {"solved": solutions, "untouched": untouched,
                    "deadlocked": {**deadlocked, DEADLOCKED.id: DEADLOCK}}
     courses = {}
@@ -163,7 +163,7 @@ def test_autograde_gives_solutions_full_marks_stubs_zero_and_a_deadlock_costs_it
     assert scores["deadlocked"] == {t.id: 0 if t is DEADLOCKED else pytest.approx(t.points) if t.id in deadlocked
                                     else None for t in TOPICS}
     # The stubs fail by themselves, never by running out of time.
-    for topic in map(manifest.find, UNTOUCHED):
+    for topic in UNTOUCHED:
         notebook = cells(courses["untouched"] / "autograded" / "untouched" / topic.id / f"{topic.id}.ipynb")
         text_out = json.dumps([c.get("outputs", []) for c in notebook.values()])
         assert "longer than its time budget" not in text_out and "did not finish in time" not in text_out, topic.id

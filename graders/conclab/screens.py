@@ -37,7 +37,7 @@ def _indented(console: Console, text: str, spaces: int = 4) -> Text:
         line = " " * spaces + line if line else ""
         if console.is_terminal and len(line) > console.width:
             indent = " " * (len(line) - len(line.lstrip()))
-            lines += textwrap.wrap(line, console.width, initial_indent="", subsequent_indent=indent,
+            lines += textwrap.wrap(line, console.width, subsequent_indent=indent,
                                    break_long_words=False, break_on_hyphens=False) or [line]
         else:
             lines.append(line)
