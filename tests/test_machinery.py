@@ -4,9 +4,14 @@ exceptions, import problems, runs that end although student threads never do."""
 from __future__ import annotations
 
 import os
+import re
+import sys
 import time
 import xml.etree.ElementTree as ET
 from collections.abc import Callable
+
+import psutil
+import pytest
 
 from conclab import devcheck, manifest
 
@@ -340,6 +345,38 @@ def test_a_clean_up_at_exit_that_never_ends_does_not_keep_the_run_alive(sandbox,
     assert "1 passed" in run.stdout
     assert "clean-up at exit is stuck" in run.stderr
     assert (sandbox.path / "report.xml").exists()
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="a daemon-style double fork needs os.fork")
+def test_a_process_that_outlives_its_run_is_reported_then_killed(sandbox):
+    # What the plugin reaps (a child of the run) is not reported; a server that escaped it
+    # (a double fork: adopted by init, no child of the run) is, with its port, and then killed.
+    grader(sandbox, """
+        def test_starts_a_child_and_a_server_and_leaves(threads):
+            threads.start_a_child()
+            threads.start_a_server()
+        """, """
+        import multiprocessing, os, socket, time
+
+        def start_a_child():
+            multiprocessing.Process(target=time.sleep, args=(60,)).start()
+
+        def start_a_server():
+            if os.fork() == 0:
+                if os.fork() == 0:
+                    server = socket.create_server(("127.0.0.1", 0))
+                    time.sleep(60)
+                os._exit(0)
+            os.wait()
+        """)
+    left: list[str] = []
+    returncode, output = devcheck.run_in_own_group(
+        [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "graders", "--impl", "impl"],
+        sandbox.path, devcheck.child_env(ROOT), 60, left=left)
+    assert returncode == 0, output
+    assert len(left) == 1 and "listening on 127.0.0.1:" in left[0], left
+    pid = int(re.search(r"process (\d+)", left[0]).group(1))
+    assert not psutil.pid_exists(pid) or psutil.Process(pid).status() == psutil.STATUS_ZOMBIE
 
 
 def test_a_thread_started_where_one_ended_still_counts_as_new():

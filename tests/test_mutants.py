@@ -18,6 +18,7 @@ def test_mutant_is_caught(mutant, tmp_path, no_process_left):
     assert ok, f"{mutant.bug}: {why}\n{run.output[-4000:]}"
     budget = devcheck.mutant_budget(mutant)
     assert run.test_time < budget, f"caught, but only after {run.test_time:.1f} s"
+    assert not run.left, run.left_text()
 
 
 def test_every_topic_has_mutants():

@@ -19,6 +19,7 @@ def test_solutions_pass_every_grader_and_public_test():
     run = devcheck.run_pytest(paths, impl=ROOT / "solutions")
     assert run.returncode == 0, run.output[-5000:]
     assert run.outcomes and not run.failed()
+    assert not run.left, run.left_text()
 
 
 def test_stub_fails_every_grader_quickly(topic, no_process_left):
@@ -30,6 +31,7 @@ def test_stub_fails_every_grader_quickly(topic, no_process_left):
     # its bounded call (3-8 s, enough for a solution to start processes on a busy machine).
     limit = STUB_SECONDS * (2 if topic.processes else 1)
     assert run.test_time < limit, f"the stub took {run.test_time:.1f} s to fail"
+    assert not run.left, run.left_text()
 
 
 def test_stub_fails_its_public_tests_quickly(topic, no_process_left):
@@ -37,6 +39,7 @@ def test_stub_fails_its_public_tests_quickly(topic, no_process_left):
     assert run.returncode == 1, run.output[-3000:]
     assert run.failed()
     assert run.test_time < STUB_SECONDS, f"the stub took {run.test_time:.1f} s to fail"
+    assert not run.left, run.left_text()
 
 
 PROCESS_TOPICS = [t for t in TOPICS if t.processes]
@@ -56,3 +59,4 @@ def test_process_topics_pass_under_every_start_method(method):
     paths = [f"graders/{t.id}" for t in PROCESS_TOPICS] + [f"exercises/{t.id}" for t in PROCESS_TOPICS]
     run = devcheck.run_pytest(paths, impl=ROOT / "solutions", args=["--start-method", method, "-m", "not alone"])
     assert run.returncode == 0, run.output[-5000:]
+    assert not run.left, run.left_text()

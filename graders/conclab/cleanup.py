@@ -150,6 +150,15 @@ def kill_processes(procs: list[psutil.Process], timeout: float = 2.0) -> list[ps
     return killed
 
 
+def listening_ports(proc: psutil.Process) -> list[str]:
+    """The addresses a process listens on (host:port), if any can be read."""
+    connections = getattr(proc, "net_connections", None) or proc.connections  # psutil < 6 has only the latter
+    try:
+        return [f"{c.laddr.ip}:{c.laddr.port}" for c in connections(kind="inet") if c.status == psutil.CONN_LISTEN]
+    except (psutil.Error, OSError):
+        return []
+
+
 def describe_processes(procs: list[psutil.Process]) -> str:
     lines = []
     for proc in procs:
@@ -157,8 +166,25 @@ def describe_processes(procs: list[psutil.Process]) -> str:
             cmd = " ".join(proc.cmdline())[:100]
         except psutil.Error:
             cmd = "?"
-        lines.append(f"  - process {proc.pid}: {cmd}")
+        ports = listening_ports(proc)
+        listening = f" (listening on {', '.join(ports)})" if ports else ""
+        lines.append(f"  - process {proc.pid}: {cmd}{listening}")
     return "\n".join(lines)
+
+
+def outliving(procs: list[psutil.Process], grace: float = 2.0) -> list[psutil.Process]:
+    """Those of these processes still running `grace` seconds from now (multiprocessing's
+    helpers end by themselves soon after their parent, and a zombie is not running)."""
+    procs = [p for p in procs if p.is_running()]
+    _gone, alive = psutil.wait_procs(procs, timeout=grace)
+    running = []
+    for proc in alive:
+        try:
+            if proc.status() != psutil.STATUS_ZOMBIE:
+                running.append(proc)
+        except psutil.Error:
+            continue
+    return running
 
 
 def stuck_non_daemon_threads(baseline: set[int | None]) -> list[threading.Thread]:

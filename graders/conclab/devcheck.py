@@ -115,12 +115,17 @@ class Run:
     output: str
     test_time: float = 0.0  # the tests' own time (set-up, call, tear-down), without start-up or waiting for
     #                         the machine (a test marked `alone` waits until no other test runs)
+    left: list[str] = field(default_factory=list)  # processes still running once pytest had ended
 
     def failed(self) -> list[str]:
         return [name for name, outcome in self.outcomes.items() if outcome == "failed"]
 
     def passed(self) -> list[str]:
         return [name for name, outcome in self.outcomes.items() if outcome == "passed"]
+
+    def left_text(self) -> str:
+        """What the run left running (nothing may be: the graders reap what they start), a line each."""
+        return "".join(f"\n     left running after pytest ended:{line[3:]}" for line in self.left)
 
 
 def _read_report(xml_path: Path) -> tuple[dict[str, str], float]:
@@ -158,10 +163,11 @@ def run_pytest(paths: list[str], impl: Path | str | None = None, args: list[str]
             command.append(f"--impl={impl}")
         env = child_env(root)
         started = time.monotonic()
-        returncode, output = run_in_own_group(command, root, env, timeout)
+        left: list[str] = []
+        returncode, output = run_in_own_group(command, root, env, timeout, left=left)
         duration = time.monotonic() - started
         outcomes, test_time = _read_report(xml_path)
-        return Run(returncode, outcomes, duration, output, test_time)
+        return Run(returncode, outcomes, duration, output, test_time, left)
 
 
 def child_env(root: Path) -> dict[str, str]:
@@ -173,11 +179,13 @@ def child_env(root: Path) -> dict[str, str]:
 
 
 def run_in_own_group(command: list[str], cwd: Path, env: dict[str, str], timeout: float,
-                     running: set | None = None) -> tuple[int, str]:
+                     running: set | None = None, left: list[str] | None = None) -> tuple[int, str]:
     """Run a command in a process group of its own, with its output in a file (a process it
     leaves behind cannot hold a pipe open and keep us waiting); once it has ended, or its
     time is up, kill whatever is left of it.  `running`, if given, holds the process while
-    it runs, for a caller that may have to stop everything at once (kill_tree)."""
+    it runs, for a caller that may have to stop everything at once (kill_tree).  `left`, if
+    given, gets a line for each process the command started that was still running after it
+    had ended by itself (as a student running pytest would find it), before it is killed."""
     mark = uuid.uuid4().hex
     env = cleanup.with_mark(env, mark)
     with tempfile.TemporaryFile("w+", encoding="utf-8", errors="replace") as out:
@@ -189,11 +197,15 @@ def run_in_own_group(command: list[str], cwd: Path, env: dict[str, str], timeout
                                 stdin=subprocess.DEVNULL, **group)
         if running is not None:
             running.add(proc)
+        returncode = None  # still running (Ctrl-C while waiting)
         try:
             returncode = proc.wait(timeout)
         except subprocess.TimeoutExpired:
             returncode = -1
         finally:
+            if left is not None and returncode not in (None, -1):
+                outlived = cleanup.outliving([p for p in cleanup.marked(mark) if p.pid != proc.pid])
+                left.extend(cleanup.describe_processes(outlived).splitlines())
             kill_tree(proc)
             cleanup.kill_processes(cleanup.marked(mark))  # what escaped the group and the tree
             if running is not None:
@@ -299,19 +311,19 @@ def _check_once(topics: list[manifest.Topic], kinds: list[str], args: list[str])
     if "solutions" in kinds:
         paths = [f"graders/{t.id}" for t in topics] + [f"exercises/{t.id}" for t in topics]
         run = run_pytest(paths, impl=manifest.course_root() / "solutions", args=args)
-        ok = run.returncode == 0
+        ok = run.returncode == 0 and not run.left
         failures += not ok
         print(f"{'ok  ' if ok else 'FAIL'} solutions pass{label}   {run.duration:6.1f} s  "
-              f"{len(run.passed())} passed, {len(run.failed())} failed", flush=True)
+              f"{len(run.passed())} passed, {len(run.failed())} failed{run.left_text()}", flush=True)
         if not ok:
             print(run.output[-3000:])
     if "stubs" in kinds:
         for topic in topics:
             run = run_pytest([f"graders/{topic.id}"], args=args)
-            ok = run.returncode == 1 and not run.passed()
+            ok = run.returncode == 1 and not run.passed() and not run.left
             failures += not ok
             print(f"{'ok  ' if ok else 'FAIL'} stub {topic.id:<22} {run.duration:6.1f} s  "
-                  f"{len(run.failed())} failed, {len(run.passed())} passed{label}", flush=True)
+                  f"{len(run.failed())} failed, {len(run.passed())} passed{label}{run.left_text()}", flush=True)
             if not ok:
                 print(f"     passed on the stub: {', '.join(run.passed()) or '-'}\n{run.output[-3000:]}", flush=True)
     for kind, load, check in (("mutant", load_mutants, check_mutant), ("variant", load_variants, check_variant)):
@@ -322,6 +334,8 @@ def _check_once(topics: list[manifest.Topic], kinds: list[str], args: list[str])
                 ok, why, run = check(entry, Path(tmp), args)
             if ok and kind == "mutant" and run.test_time >= mutant_budget(entry):
                 ok, why = False, f"caught, but only after {run.test_time:.1f} s (budget {mutant_budget(entry):g} s)"
+            if run.left:
+                ok, why = False, why + run.left_text()
             failures += not ok
             print(f"{'ok  ' if ok else 'FAIL'} {kind} {entry.id:<{57 - len(kind)}} {run.duration:6.1f} s  {why}{label}",
                   flush=True)
