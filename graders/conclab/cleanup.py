@@ -144,7 +144,7 @@ def kill_processes(procs: list[psutil.Process], timeout: float = 2.0) -> list[ps
             killed.append(proc)
         except psutil.Error:
             continue
-    psutil.wait_procs(killed, timeout=timeout)
+    wait_gone(killed, timeout)
     # Let multiprocessing forget the children it started, so nothing joins them at exit.
     multiprocessing.active_children()
     return killed
@@ -172,19 +172,31 @@ def describe_processes(procs: list[psutil.Process]) -> str:
     return "\n".join(lines)
 
 
+def running(proc: psutil.Process) -> bool:
+    """Alive and not a zombie (a zombie has ended; only its exit status is left to collect)."""
+    try:
+        return proc.is_running() and proc.status() != psutil.STATUS_ZOMBIE
+    except psutil.Error:
+        return False
+
+
+def wait_gone(procs: list[psutil.Process], timeout: float) -> list[psutil.Process]:
+    """Wait until these processes have ended, at most `timeout` seconds; return those still
+    running.  (psutil.wait_procs waits out its whole timeout for a process that is not our
+    child, even one that ended at once.)"""
+    deadline = time.monotonic() + timeout
+    while True:
+        psutil.wait_procs(procs, timeout=0)  # collects the exit status of those that are our children
+        procs = [p for p in procs if running(p)]
+        if not procs or time.monotonic() >= deadline:
+            return procs
+        time.sleep(0.01)
+
+
 def outliving(procs: list[psutil.Process], grace: float = 2.0) -> list[psutil.Process]:
     """Those of these processes still running `grace` seconds from now (multiprocessing's
-    helpers end by themselves soon after their parent, and a zombie is not running)."""
-    procs = [p for p in procs if p.is_running()]
-    _gone, alive = psutil.wait_procs(procs, timeout=grace)
-    running = []
-    for proc in alive:
-        try:
-            if proc.status() != psutil.STATUS_ZOMBIE:
-                running.append(proc)
-        except psutil.Error:
-            continue
-    return running
+    helpers end by themselves soon after their parent)."""
+    return wait_gone(procs, grace)
 
 
 def stuck_non_daemon_threads(baseline: set[int | None]) -> list[threading.Thread]:

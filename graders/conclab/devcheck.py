@@ -220,6 +220,7 @@ def run_in_own_group(command: list[str], cwd: Path, env: dict[str, str], timeout
 def kill_tree(proc: subprocess.Popen) -> None:
     """Kill a process started by run_in_own_group, everything it started (even in process
     groups of their own, found while it is still alive) and whatever is left in its group."""
+    tree = []
     if proc.poll() is None:
         try:
             tree = psutil.Process(proc.pid).children(recursive=True)
@@ -230,7 +231,9 @@ def kill_tree(proc: subprocess.Popen) -> None:
                 child.kill()
             except psutil.Error:
                 pass
+    group = []
     if os.name == "posix":
+        group = [p for p in psutil.process_iter() if _group_of(p.pid) == proc.pid]
         try:
             os.killpg(proc.pid, signal.SIGKILL)
         except (ProcessLookupError, PermissionError):
@@ -238,6 +241,14 @@ def kill_tree(proc: subprocess.Popen) -> None:
     elif proc.poll() is None:
         proc.kill()
     proc.wait()
+    cleanup.wait_gone(tree + group, timeout=5)  # gone, with any port they listened on, when we return
+
+
+def _group_of(pid: int) -> int | None:
+    try:
+        return os.getpgid(pid)
+    except OSError:
+        return None
 
 
 @contextmanager
