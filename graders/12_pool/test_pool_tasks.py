@@ -80,8 +80,12 @@ def test_apply_all_submits_every_task_before_waiting(pool_tasks, processes, task
     expect(call(pool_tasks.apply_all, stamp, [], processes, within=10) == [], "apply_all(func, []) should return [].")
 
 
-def test_apply_all_reraises_the_first_exception(pool_tasks):
-    args_list = [("a", 0.0), ("b", 0.0, "task 1 went wrong"), ("c", 0.0), ("d", 0.3, "task 3 went wrong")]
+def test_apply_all_reraises_the_first_exception(pool_tasks, tmp_path):
+    # Task 3 fails first in time; task 1, first in order, fails once every other task is done.
+    # Leaving the pool's `with` terminates its workers, and a worker terminated while sending
+    # a result leaves the pool's result lock taken: Python then waits for it for ever.
+    done = str(tmp_path / "task 3 done")
+    args_list = [("a", 0.0), ("b", 0.2, "task 1 went wrong", done), ("c", 0.0), ("d", 0.0, "task 3 went wrong", "", done)]
     what = "apply_all(func, args_list) where tasks 1 and 3 raise ValueError"
     with no_pool_left(what):
         try:
