@@ -90,10 +90,13 @@ def test_a_test_that_cannot_be_interrupted_is_ended_by_the_backstop(sandbox, no_
         """)
     started = time.monotonic()
     run = sandbox.pytest("graders", "--impl", "impl", timeout=60)
-    assert time.monotonic() - started < 30
-    assert run.returncode == 3
+    took = time.monotonic() - started
+    assert run.returncode == 3, run.stdout + run.stderr
     assert "cannot be stopped; ending the run" in run.stdout
     assert "waiting to read from a pipe or socket at threads.py line 6, in block_alarm_and_wait(): os.read(read_end, 1)" in run.stdout
+    # The backstop fires 11 s in (budget 1 s + grace 10 s): 11.3-12.0 s with two CPU-bound loops
+    # beside four copies of this test; 31.9 s once in a CI run, a loaded worker starting pytest.
+    assert took < 50, f"the run ended after {took:.1f} s"
 
 
 def test_code_that_holds_the_gil_for_ever_still_ends_the_run(sandbox, no_process_left):
