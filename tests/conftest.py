@@ -10,7 +10,7 @@ from pathlib import Path
 import psutil
 import pytest
 
-from conclab import devcheck, manifest, parallel
+from conclab import cleanup, devcheck, manifest, parallel
 
 ROOT = manifest.course_root()
 TOPICS = manifest.topics()
@@ -56,8 +56,7 @@ def no_process_left():
     """Fail if the test leaves a process of its own running."""
     before = {p.pid for p in psutil.Process().children(recursive=True)}
     yield
-    left = [p for p in psutil.Process().children(recursive=True) if p.pid not in before and p.is_running()
-            and p.status() != psutil.STATUS_ZOMBIE]
+    left = [p for p in psutil.Process().children(recursive=True) if p.pid not in before and cleanup.running(p)]
     for proc in left:
         proc.kill()
     assert not left, f"processes left running: {[p.cmdline() for p in left]}"

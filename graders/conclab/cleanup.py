@@ -70,14 +70,7 @@ def descendants() -> dict[int, psutil.Process]:
     except psutil.Error:
         return {}
     skip = infrastructure_pids()
-    alive = {}
-    for child in children:
-        try:
-            if child.pid not in skip and child.status() != psutil.STATUS_ZOMBIE:
-                alive[child.pid] = child
-        except psutil.Error:
-            continue
-    return alive
+    return {child.pid: child for child in children if child.pid not in skip and running(child)}
 
 
 def process_ids() -> set[int]:
@@ -159,17 +152,19 @@ def listening_ports(proc: psutil.Process) -> list[str]:
         return []
 
 
+def describe_process(proc: psutil.Process) -> str:
+    """"process PID: its command line (listening on HOST:PORT)"."""
+    try:
+        cmd = " ".join(proc.cmdline())[:100]
+    except psutil.Error:
+        cmd = "?"
+    ports = listening_ports(proc)
+    listening = f" (listening on {', '.join(ports)})" if ports else ""
+    return f"process {proc.pid}: {cmd}{listening}"
+
+
 def describe_processes(procs: list[psutil.Process]) -> str:
-    lines = []
-    for proc in procs:
-        try:
-            cmd = " ".join(proc.cmdline())[:100]
-        except psutil.Error:
-            cmd = "?"
-        ports = listening_ports(proc)
-        listening = f" (listening on {', '.join(ports)})" if ports else ""
-        lines.append(f"  - process {proc.pid}: {cmd}{listening}")
-    return "\n".join(lines)
+    return "\n".join(f"  - {describe_process(proc)}" for proc in procs)
 
 
 def running(proc: psutil.Process) -> bool:
@@ -191,12 +186,6 @@ def wait_gone(procs: list[psutil.Process], timeout: float) -> list[psutil.Proces
         if not procs or time.monotonic() >= deadline:
             return procs
         time.sleep(0.01)
-
-
-def outliving(procs: list[psutil.Process], grace: float = 2.0) -> list[psutil.Process]:
-    """Those of these processes still running `grace` seconds from now (multiprocessing's
-    helpers end by themselves soon after their parent)."""
-    return wait_gone(procs, grace)
 
 
 def stuck_non_daemon_threads(baseline: set[int | None]) -> list[threading.Thread]:

@@ -125,7 +125,7 @@ class Run:
 
     def left_text(self) -> str:
         """What the run left running (nothing may be: the graders reap what they start), a line each."""
-        return "".join(f"\n     left running after pytest ended:{line[3:]}" for line in self.left)
+        return "".join(f"\n     left running after pytest ended: {line}" for line in self.left)
 
 
 def _read_report(xml_path: Path) -> tuple[dict[str, str], float]:
@@ -204,8 +204,9 @@ def run_in_own_group(command: list[str], cwd: Path, env: dict[str, str], timeout
             returncode = -1
         finally:
             if left is not None and returncode not in (None, -1):
-                outlived = cleanup.outliving([p for p in cleanup.marked(mark) if p.pid != proc.pid])
-                left.extend(cleanup.describe_processes(outlived).splitlines())
+                # multiprocessing's helpers end by themselves soon after their parent: 2 s for them
+                outlived = cleanup.wait_gone([p for p in cleanup.marked(mark) if p.pid != proc.pid], 2.0)
+                left.extend(cleanup.describe_process(p) for p in outlived)
             kill_tree(proc)
             cleanup.kill_processes(cleanup.marked(mark))  # what escaped the group and the tree
             if running is not None:
