@@ -3,6 +3,7 @@ course as `conclab release` writes it."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import signal
@@ -12,9 +13,10 @@ import threading
 import time
 from pathlib import Path
 
+import psutil
 import pytest
 
-from conclab import devcheck, manifest, release, student
+from conclab import cleanup, devcheck, manifest, release, student
 
 ROOT = manifest.course_root()
 TOPICS = manifest.topics()
@@ -161,15 +163,33 @@ class Screen:
         return result
 
 
-@pytest.mark.skipif(os.name == "nt", reason="ends the command with SIGINT, as Ctrl-C does")
-def test_watch_rechecks_on_save_within_a_second_and_moves_on_when_the_topic_passes(course, no_process_left):
-    module = student.module_path(TOPICS[0], course)
+@contextlib.contextmanager
+def watching(course: Path, *args: str):
+    """`conclab watch` running in the course, and its screen; killed at the end whatever happens."""
     # Ctrl-C as in a terminal, even when this test runs where SIGINT is ignored (a background job).
-    proc = subprocess.Popen([sys.executable, "-m", "conclab.cli", "watch"], cwd=course, env=env_for(course),
+    proc = subprocess.Popen([sys.executable, "-m", "conclab.cli", "watch", *args], cwd=course, env=env_for(course),
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, stdin=subprocess.DEVNULL,
                             preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     try:
-        screen = Screen(proc)
+        yield proc, Screen(proc)
+    finally:
+        proc.kill()
+        proc.wait()
+
+
+def press_ctrl_c(proc: subprocess.Popen, screen: Screen, at: int) -> None:
+    proc.send_signal(signal.SIGINT)
+    try:
+        assert proc.wait(30) == 0
+    except subprocess.TimeoutExpired:
+        pytest.fail("watch was still running 30 s after Ctrl-C:\n" + "\n".join(line for _, line in screen.lines))
+    screen.wait_for("Stopped watching", after=at, within=5)
+
+
+@pytest.mark.skipif(os.name == "nt", reason="ends the command with SIGINT, as Ctrl-C does")
+def test_watch_rechecks_on_save_within_a_second_and_moves_on_when_the_topic_passes(course, no_process_left):
+    module = student.module_path(TOPICS[0], course)
+    with watching(course) as (proc, screen):
         at, _ = screen.wait_for(f"Next: {TOPICS[0].id}")  # nothing touched yet: it says where to start
         time.sleep(0.5)  # the watcher is set up once it has drawn its first screen
         saved = time.monotonic()
@@ -182,15 +202,43 @@ def test_watch_rechecks_on_save_within_a_second_and_moves_on_when_the_topic_pass
         solve(course, "01")
         at, _ = screen.wait_for(f"All {public_tests('01')} public tests pass", after=at)
         at, _ = screen.wait_for(f"On to {TOPICS[1].id}", after=at)
-        proc.send_signal(signal.SIGINT)
-        try:
-            assert proc.wait(30) == 0
-        except subprocess.TimeoutExpired:
-            pytest.fail("watch was still running 30 s after Ctrl-C:\n" + "\n".join(line for _, line in screen.lines))
-        screen.wait_for("Stopped watching", after=at, within=5)
-    finally:
-        proc.kill()
-        proc.wait()
+        press_ctrl_c(proc, screen, at)
+
+
+def pytest_processes(proc: subprocess.Popen) -> list[psutil.Process]:
+    """The pytest runs below a process, and what they started."""
+    return [p for p in psutil.Process(proc.pid).children(recursive=True) if "pytest" in " ".join(p.cmdline())]
+
+
+@pytest.mark.skipif(os.name == "nt", reason="ends the command with SIGINT, as Ctrl-C does")
+def test_watch_stops_tests_that_a_newer_save_makes_out_of_date(course, no_process_left):
+    """The stub of 10 deadlocks: its public tests wait about 25 s.  A save meanwhile stops
+    them at once (their processes gone) and checks the new version; the old result is never
+    shown.  Ctrl-C in the middle of a check ends its processes too."""
+    topic = manifest.find("10")
+    module = student.module_path(topic, course)
+    stub = module.read_text()
+    with watching(course, "10") as (proc, screen):
+        at, _ = screen.wait_for(f"Next: {topic.id}")
+        time.sleep(0.5)
+        module.write_text(stub + "\n# a first try\n")
+        at, _ = screen.wait_for(f"running the public tests of {topic.id}", after=at)
+        time.sleep(2)  # into the first test's wait on the deadlock
+        stale = pytest_processes(proc)
+        assert stale, "the check of the stub was not running"
+        solve(course, "10")
+        at, _ = screen.wait_for("were stopped", after=at)
+        assert not [p for p in stale if cleanup.running(p)], "the out-of-date tests were still running"
+        at, _ = screen.wait_for(f"All {public_tests('10')} public tests pass", after=at)
+        shown = [line for _, line in screen.lines if "public tests pass" in line]
+        assert len(shown) == 1, f"results shown: {shown}"
+        module.write_text(stub + "\n# back to the start\n")
+        at, _ = screen.wait_for(f"running the public tests of {topic.id}", after=at)
+        time.sleep(2)
+        checking = pytest_processes(proc)
+        assert checking, "the check of the stub was not running"
+        press_ctrl_c(proc, screen, at)  # in the middle of a check: its processes go too
+        assert not [p for p in checking if cleanup.running(p)], "Ctrl-C left the tests running"
 
 
 class Terminal:

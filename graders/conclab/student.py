@@ -128,11 +128,13 @@ class Check:
         return sum(t.status == "pass" for t in judged), len(judged)
 
 
-def check(topic: manifest.Topic, root: Path, progress: Progress | None = None) -> Check:
+def check(topic: manifest.Topic, root: Path, progress: Progress | None = None, running: set | None = None) -> Check:
     """Run the topic's public tests on the student's module (remembering the outcome in
-    `progress`, if given)."""
+    `progress`, if given; `running` holds the pytest process meanwhile, for a caller that
+    may stop it)."""
     before = fingerprint(topic, root)
-    done = Check(topic, grading.grade_topic(topic, root / "exercises", root, tests="exercises"), before)
+    done = Check(topic, grading.grade_topic(topic, root / "exercises", root, running=running, tests="exercises"),
+                 before)
     if progress is not None:
         progress.record(done, root)
         progress.save()
