@@ -13,6 +13,7 @@ from __future__ import annotations
 import ctypes
 import multiprocessing
 import os
+import signal
 import sys
 import threading
 import time
@@ -165,6 +166,13 @@ def describe_process(proc: psutil.Process) -> str:
 
 def describe_processes(procs: list[psutil.Process]) -> str:
     return "\n".join(f"  - {describe_process(proc)}" for proc in procs)
+
+
+def exit_on_sigterm() -> None:
+    """A plain `kill` (or a CI step's time limit) ends the command the way Ctrl-C does, so
+    that it stops the runs it started instead of leaving them behind."""
+    if hasattr(signal, "SIGTERM"):
+        signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(128 + signum))
 
 
 def running(proc: psutil.Process) -> bool:

@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import argparse
-import signal
 import sys
 import time
 from pathlib import Path
 
-from . import devcheck, manifest
+from . import cleanup, devcheck, manifest
 
 
 def _console(stream=None, soft_wrap: bool = False):
@@ -34,13 +33,6 @@ def _output_file(value: str | None) -> None:
         parent = Path(value).resolve().parent
         if not parent.is_dir():
             raise manifest.ManifestError(f"--json {value}: the folder {parent} does not exist")
-
-
-def _exit_on_sigterm() -> None:
-    """A plain `kill` (or a CI step's time limit) ends the command the way Ctrl-C does, so
-    that it stops the grading runs it started instead of leaving them behind."""
-    if hasattr(signal, "SIGTERM"):
-        signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(128 + signum))
 
 
 STATUS_STYLE = {"pass": "green", "fail": "red", "error": "bold red"}
@@ -69,7 +61,7 @@ def _grade(options: argparse.Namespace) -> int:
         console.print(f"  {result.id:<22} [{STATUS_STYLE[result.status]}]{result.status:<5}[/] "
                       f"{result.score:5.1f} / {result.max_score:<3g} {tests} ({result.duration:.1f} s)")
 
-    _exit_on_sigterm()
+    cleanup.exit_on_sigterm()
     graded = grading.grade(topics, impl, root, jobs=options.jobs, start_method=options.start_method,
                            on_topic=progress)
     _print_summary(console, graded)
@@ -142,7 +134,7 @@ def _grade_all(options: argparse.Namespace) -> int:
         return 2
     if keep is not None:
         keep.mkdir(parents=True, exist_ok=True)
-    _exit_on_sigterm()
+    cleanup.exit_on_sigterm()
     started = time.monotonic()
     rows = gradeall.grade_all(folder, out, topics, jobs=options.jobs, timeout=options.timeout, keep=keep)
     broken = [row for row in rows if not row.scores]
@@ -160,7 +152,7 @@ def _student(options: argparse.Namespace) -> int:
     except manifest.ManifestError as exc:
         print(f"conclab {options.command}: {exc}", file=sys.stderr)
         return 2
-    _exit_on_sigterm()
+    cleanup.exit_on_sigterm()
     try:
         return options.run(options, root, topic)
     except KeyboardInterrupt:  # Ctrl-C: the tests it ran are stopped already (run_in_own_group)

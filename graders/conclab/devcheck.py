@@ -373,8 +373,7 @@ def main(argv: list[str]) -> int:
     except manifest.ManifestError as exc:
         parser.error(str(exc))
     kinds = options.only or ["solutions", "stubs", "mutants", "variants"]
-    if hasattr(signal, "SIGTERM"):  # a plain `kill` still ends the pytest runs and the CPU hog
-        signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(128 + signum))
+    cleanup.exit_on_sigterm()  # a plain `kill` still ends the pytest runs and the CPU hog
     hog = None
     if options.load:
         hog = subprocess.Popen([sys.executable, "-c", "while True: pass"])
