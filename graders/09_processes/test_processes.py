@@ -13,7 +13,10 @@ from conclab.testing import call, drain, expect, start
 pytestmark = pytest.mark.no_chaos  # child processes: forced thread switches do not apply
 
 
-@pytest.mark.parametrize("n, increments", [(4, 20_000), (2, 50_000), (1, 10)])
+# Enough increments that the processes run side by side whatever the start method: spawned
+# children start tens of milliseconds apart (more under load), and a child that does its
+# whole share before the next one starts loses nothing, so smaller counts let the race hide.
+@pytest.mark.parametrize("n, increments", [(4, 200_000), (2, 300_000), (1, 10)])
 def test_count_in_processes_loses_no_update(processes, n, increments):
     with ChildWork() as work:
         result = call(processes.count_in_processes, n, increments, within=30)
