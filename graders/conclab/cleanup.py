@@ -154,7 +154,7 @@ def listening_ports(proc: psutil.Process) -> list[str]:
 
 
 def describe_process(proc: psutil.Process) -> str:
-    """"process PID: its command line (listening on HOST:PORT)"."""
+    """One line about a process: `process PID: its command line (listening on HOST:PORT)`."""
     try:
         cmd = " ".join(proc.cmdline())[:100]
     except psutil.Error:

@@ -188,8 +188,8 @@ def student_frame(tb: TracebackType | None) -> traceback.FrameSummary | None:
 
 
 def raised_at(tb: TracebackType | None) -> str:
-    """"bank.py line 12: balance -= amount": the last line of the student's code in a
-    traceback, or "" when none of it is the student's."""
+    """The last line of the student's code in a traceback, as `bank.py line 12: balance -= amount`,
+    or "" when none of it is the student's."""
     frame = student_frame(tb)
     return f"{Path(frame.filename).name} line {frame.lineno}: {(frame.line or '').strip()}" if frame else ""
 
