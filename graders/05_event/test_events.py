@@ -105,21 +105,29 @@ def test_waiting_threads_use_no_cpu(events):
 # ------------------------------------------------------------------ Ticker
 
 def test_ticker_ticks_every_interval_and_stops_within_a_fraction_of_it(events):
-    calls = EventLog()
-    ticker = events.Ticker(1.0, lambda: calls.add(monotonic()))
-    expect(isinstance(ticker, threading.Thread), "Ticker must be a subclass of threading.Thread.")
-    started = monotonic()
-    ticker.start()
-    wait_until(lambda: len(calls) >= 2, within=5, what="two ticks of a Ticker(1.0)")
-    first = calls.events[0] - started
-    expect(first >= 0.9, f"The first tick came {first:.2f} s after start(); it should come one interval (1.0 s) after.")
-    expect(len(calls) == 2, f"After 2 intervals there should be 2 ticks, there were {len(calls)}.")
-    threading.Event().wait(0.3)
-    job = start(ticker.stop, what="stop()")
-    job.finished(within=3)
-    expect(job.error is None, f"stop() raised {job.error!r}.")
-    expect(job.duration < 0.35, f"stop() took {job.duration:.2f} s, though the next tick was 0.7 s away. stop() must "
-           "wake the ticker at once: wait on an Event with the interval as timeout, instead of time.sleep.")
+    for attempt in range(3):
+        calls = EventLog()
+        ticker = events.Ticker(1.0, lambda: calls.add(monotonic()))
+        expect(isinstance(ticker, threading.Thread), "Ticker must be a subclass of threading.Thread.")
+        started = monotonic()
+        ticker.start()
+        ticks = 1 if attempt else 2  # the first attempt checks the ticking as well
+        wait_until(lambda: len(calls) >= ticks, within=5, what=f"{ticks} tick(s) of a Ticker(1.0)")
+        first = calls.events[0] - started
+        expect(first >= 0.9, f"The first tick came {first:.2f} s after start(); it should come one interval (1.0 s) after.")
+        expect(len(calls) == ticks, f"After {ticks} interval(s) there should be {ticks} tick(s), there were {len(calls)}.")
+        threading.Event().wait(0.3)
+        job = start(ticker.stop, what="stop()")
+        job.finished(within=3)
+        expect(job.error is None, f"stop() raised {job.error!r}.")
+        next_tick_in = calls.events[-1] + 1.0 - job.started_at
+        expect(job.duration < 0.35, f"stop() took {job.duration:.2f} s, though the next tick was {next_tick_in:.2f} s "
+               "away. stop() must wake the ticker at once: wait on an Event with the interval as timeout, instead of "
+               "time.sleep.")
+        if next_tick_in >= 0.5:
+            break
+        # stop() was called late (a busy machine), so close to the next tick that a ticker asleep until then
+        # would also have returned quickly: this proved nothing; try again with a new ticker.
     count = len(calls)
     threading.Event().wait(1.2)
     expect(len(calls) == count, "The callback was called again after stop().")
