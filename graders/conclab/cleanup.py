@@ -32,13 +32,19 @@ def _cpu_times() -> dict[int, float]:
         return {}
 
 
-def busy(threads: list[threading.Thread], interval: float = 0.1) -> list[threading.Thread]:
-    """The threads among these that use CPU (a loop that never ends), not those blocked."""
+def busy(threads: list[threading.Thread], within: float = 0.5, cpu: float = 0.01) -> list[threading.Thread]:
+    """The threads among these that use CPU (a loop that never ends), not those blocked:
+    those that use `cpu` seconds of it within `within` seconds.  Watched for a while, since
+    on a busy machine a spinning thread can wait a tenth of a second or more for a core."""
     before = _cpu_times()
-    time.sleep(interval)
-    after = _cpu_times()
-    return [t for t in threads if t.native_id in before and t.native_id in after
-            and after[t.native_id] - before[t.native_id] > interval / 10]
+    found: list[threading.Thread] = []
+    ends = time.monotonic() + within
+    while len(found) < len(threads) and time.monotonic() < ends:
+        time.sleep(0.05)
+        now = _cpu_times()
+        found += [t for t in threads if t not in found and t.native_id in before and t.native_id in now
+                  and now[t.native_id] - before[t.native_id] >= cpu]
+    return found
 
 
 def inject(thread: threading.Thread, exc_type: type[BaseException] = StoppedByGrader) -> bool:

@@ -321,8 +321,10 @@ def pytest_runtest_teardown(item: pytest.Item) -> None:
         thread.join(max(0.0, deadline - testing._now()))
     still = [thread for thread in left if thread.is_alive()]
     if still:
-        for thread in cleanup.busy(still):
-            cleanup.inject(thread)
+        stopped = [thread for thread in cleanup.busy(still) if cleanup.inject(thread)]
+        deadline = testing._now() + 2.0  # the next test starts without them (as far as they let it)
+        for thread in stopped:
+            thread.join(max(0.0, deadline - testing._now()))
     def new_children() -> list:
         return [p for pid, p in cleanup.descendants().items() if pid not in children_before]
 
