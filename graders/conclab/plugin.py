@@ -316,15 +316,10 @@ def pytest_runtest_teardown(item: pytest.Item) -> None:
             and not t.name.startswith(testing._HELPER_PREFIX)]
     left += [job.thread for job in list(testing.running_jobs)  # this test's calls that never returned
              if job.thread not in threads_before and job.thread.is_alive()]
-    deadline = testing._now() + 0.5
-    for thread in left:
-        thread.join(max(0.0, deadline - testing._now()))
-    still = [thread for thread in left if thread.is_alive()]
+    still = testing.join_within(left, 0.5)
     if still:
         stopped = [thread for thread in cleanup.busy(still) if cleanup.inject(thread)]
-        deadline = testing._now() + 2.0  # the next test starts without them (as far as they let it)
-        for thread in stopped:
-            thread.join(max(0.0, deadline - testing._now()))
+        testing.join_within(stopped, 2.0)  # the next test starts without them (as far as they let it)
     def new_children() -> list:
         return [p for pid, p in cleanup.descendants().items() if pid not in children_before]
 

@@ -4,6 +4,7 @@
     start(f, *args) -> Job  the same, without waiting: job.result(), job.running, job.error
     blocks(f, *args)        check that f is still waiting after a moment; returns its Job
     join_all(threads)       join many threads, each with a bound; name the stuck ones
+    join_within(threads, s) the same without failing: returns the threads still running
     run_threads(n, f)       f(0) .. f(n-1) in n threads started together; their results
     EventLog                a thread-safe record of what happened, in order
     Overlap                 how many threads were inside a block at once
@@ -241,14 +242,20 @@ def blocks(fn: Callable, *args: Any, for_: float = BLOCK, what: str | None = Non
     return job
 
 
-def join_all(threads: Iterable[threading.Thread], within: float = WAIT, what: str = "the threads") -> None:
-    """Join every thread with one shared deadline; fail naming each one still running."""
-    __tracebackhide__ = True
+def join_within(threads: Iterable[threading.Thread], within: float) -> list[threading.Thread]:
+    """Join every thread with one shared deadline; return those still running after it."""
     threads = list(threads)
     deadline = _now() + within
     for thread in threads:
         thread.join(max(0.0, deadline - _now()))
-    stuck = [t for t in threads if t.is_alive()]
+    return [t for t in threads if t.is_alive()]
+
+
+def join_all(threads: Iterable[threading.Thread], within: float = WAIT, what: str = "the threads") -> None:
+    """Join every thread with one shared deadline; fail naming each one still running."""
+    __tracebackhide__ = True
+    threads = list(threads)
+    stuck = join_within(threads, within)
     if stuck:
         fail(f"{len(stuck)} of {len(threads)} of {what} were still running after {within:g} s.\n"
              f"{stuck_report(threads=stuck)}")
