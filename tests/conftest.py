@@ -10,7 +10,11 @@ from pathlib import Path
 import psutil
 import pytest
 
-from conclab import cleanup, devcheck, manifest, parallel
+from conclab import manifest
+from conclab.core import cleanup
+from conclab.core.cpus import usable_cpus
+from conclab.dev import check as devcheck
+from conclab.grading import runner
 
 ROOT = manifest.course_root()
 TOPICS = manifest.topics()
@@ -31,7 +35,7 @@ class Sandbox:
 
     def __init__(self, path: Path):
         self.path = path
-        (path / "pytest.ini").write_text("[pytest]\naddopts = -p conclab.plugin --import-mode=importlib\n")
+        (path / "pytest.ini").write_text("[pytest]\naddopts = -p conclab.engine.plugin --import-mode=importlib\n")
 
     def write(self, relative: str, text: str) -> Path:
         target = self.path / relative
@@ -40,10 +44,15 @@ class Sandbox:
         return target
 
     def pytest(self, *args: str, timeout: float = 120) -> subprocess.CompletedProcess:
-        return subprocess.run([sys.executable, "-m", "pytest", "-p", "no:cacheprovider", *args],
-                              cwd=self.path, env=devcheck.child_env(ROOT), capture_output=True, text=True,
-                              timeout=timeout,
-                              stdin=subprocess.DEVNULL)
+        return subprocess.run(
+            [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", *args],
+            cwd=self.path,
+            env=runner.child_env(ROOT),
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            stdin=subprocess.DEVNULL,
+        )
 
 
 @pytest.fixture
@@ -67,12 +76,14 @@ def pytest_xdist_auto_num_workers(config) -> int:
     out the time bounds a stub runs into, for child programs, for installs): on 2 CPUs the
     suite took 16:06 with 3 workers and 13:09 with 4 (the CPUs 79% busy).  Timing graders
     still run alone among grading runs (conclab.machine)."""
-    return 2 * parallel.usable_cpus()
+    return 2 * usable_cpus()
 
 
 def pytest_configure(config):
-    config.addinivalue_line("markers", "long: a test of minutes; runs first, so that with -n no worker is left "
-                                       "finishing one alone at the end")
+    config.addinivalue_line(
+        "markers",
+        "long: a test of minutes; runs first, so that with -n no worker is left finishing one alone at the end",
+    )
 
 
 def pytest_collection_modifyitems(session, config, items):

@@ -19,7 +19,11 @@ from pathlib import Path
 
 import pytest
 
-from conclab import cleanup, devcheck, grading, manifest
+from conclab import manifest
+from conclab.core import cleanup
+from conclab.dev import check as devcheck
+from conclab.grading import grade as grading
+from conclab.grading import runner
 from conclab.manifest import tomllib
 
 ROOT = manifest.course_root()
@@ -46,10 +50,22 @@ def load_cases() -> list[Case]:
     data = tomllib.loads((ROOT / "tests" / "adversarial" / "cases.toml").read_text(encoding="utf-8"))
     cases = []
     for entry in data["case"]:
-        cases.append(Case(entry["name"], manifest.find(entry["topic"]), entry["attack"], entry["expect"],
-                          entry.get("fails", []), devcheck.edits_of(entry), entry.get("source"), entry.get("stub", False),
-                          entry.get("files", {}), entry.get("root_files", {}), entry.get("listens", False),
-                          entry.get("says", "")))
+        cases.append(
+            Case(
+                entry["name"],
+                manifest.find(entry["topic"]),
+                entry["attack"],
+                entry["expect"],
+                entry.get("fails", []),
+                devcheck.edits_of(entry),
+                entry.get("source"),
+                entry.get("stub", False),
+                entry.get("files", {}),
+                entry.get("root_files", {}),
+                entry.get("listens", False),
+                entry.get("says", ""),
+            )
+        )
     return cases
 
 
@@ -102,13 +118,31 @@ def test_grading_survives(case: Case, tmp_path: Path):
     report_path = tmp_path / "grades.json"
     limit = grading.topic_timeout(case.topic) + 30
     mark = uuid.uuid4().hex
-    command = [sys.executable, "-m", "conclab.cli", "grade", "--impl", str(submission), "--topic", case.topic.id,
-               "--topic", BYSTANDER.id, "--json", str(report_path)]
+    command = [
+        sys.executable,
+        "-m",
+        "conclab",
+        "grade",
+        "--impl",
+        str(submission),
+        "--topic",
+        case.topic.id,
+        "--topic",
+        BYSTANDER.id,
+        "--json",
+        str(report_path),
+    ]
     started = time.monotonic()
     with open(tmp_path / "output.txt", "wb") as out:
-        proc = subprocess.Popen(command, cwd=course, env=cleanup.with_mark(devcheck.child_env(course), mark),
-                                stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                                start_new_session=True)
+        proc = subprocess.Popen(
+            command,
+            cwd=course,
+            env=cleanup.with_mark(runner.child_env(course), mark),
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,
+        )
         try:
             returncode = proc.wait(limit)
         except subprocess.TimeoutExpired:
@@ -131,8 +165,10 @@ def test_grading_survives(case: Case, tmp_path: Path):
     assert len(json.dumps(attacked)) < 100_000, "the report holds what the submission printed"
     failed = sorted(t["name"] for t in attacked["tests"] if t["status"] == "fail")
     shown = f"{attacked['status']}, {attacked['score']:g} points: {attacked['message']}, failed {failed}"
-    print(f"{case.name}: {case.topic.id} {attacked['status']} {attacked['score']:.4g}/{case.topic.points}, "
-          f"{len(failed)} of {len(attacked['tests'])} graders failed")
+    print(
+        f"{case.name}: {case.topic.id} {attacked['status']} {attacked['score']:.4g}/{case.topic.points}, "
+        f"{len(failed)} of {len(attacked['tests'])} graders failed"
+    )
     if case.expect == "zero":
         assert attacked["score"] == 0 and attacked["status"] in ("fail", "error"), shown
         assert all(t["status"] == "fail" for t in attacked["tests"]), shown
@@ -143,8 +179,11 @@ def test_grading_survives(case: Case, tmp_path: Path):
         expected = sorted(t["name"] for t in attacked["tests"] if any(t["name"].startswith(w) for w in wanted))
         assert expected and failed == expected, shown
     if case.says:
-        told = [attacked["message"]] if attacked["status"] == "error" else \
-            [t["message"] for t in attacked["tests"] if t["status"] == "fail"]
+        told = (
+            [attacked["message"]]
+            if attacked["status"] == "error"
+            else [t["message"] for t in attacked["tests"] if t["status"] == "fail"]
+        )
         assert told and all(case.says in message for message in told), f"expected {case.says!r}: {told}"
     if case.listens:
         port = int((submission / "listening.port").read_text())

@@ -11,8 +11,14 @@ ROOT = manifest.course_root()
 
 
 def conclab(*args: str, timeout: float = 300) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "conclab.cli", *args], cwd=ROOT, capture_output=True, text=True,
-                          timeout=timeout, stdin=subprocess.DEVNULL)
+    return subprocess.run(
+        [sys.executable, "-m", "conclab", *args],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        stdin=subprocess.DEVNULL,
+    )
 
 
 def test_grade_gives_full_points_to_a_solution_and_none_to_a_stub():
@@ -42,11 +48,13 @@ def test_dev_bench_prints_the_speed_up_of_each_cpu_bound_function():
 def test_export_refuses_bad_input_and_writes_nothing(tmp_path):
     (tmp_path / "taken").mkdir()
     before = sorted(tmp_path.rglob("*"))
-    for args, complaint in [(["nbgrader", str(tmp_path / "taken")], "already exists"),
-                            (["nbgrader", str(tmp_path / "new"), "--topic", "99"], "no topic '99'"),
-                            (["nbgrader", str(tmp_path / "no" / "such" / "course")], "does not exist"),
-                            (["classroom50", str(tmp_path / "taken")], "already exists"),
-                            (["gradescope", str(tmp_path / "out.tar")], "must be a .zip")]:
+    for args, complaint in [
+        (["nbgrader", str(tmp_path / "taken")], "already exists"),
+        (["nbgrader", str(tmp_path / "new"), "--topic", "99"], "no topic '99'"),
+        (["nbgrader", str(tmp_path / "no" / "such" / "course")], "does not exist"),
+        (["classroom50", str(tmp_path / "taken")], "already exists"),
+        (["gradescope", str(tmp_path / "out.tar")], "must be a .zip"),
+    ]:
         run = conclab("export", *args)
         assert run.returncode == 2 and complaint in run.stderr, (args, run.stderr)
     assert sorted(tmp_path.rglob("*")) == before

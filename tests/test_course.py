@@ -99,6 +99,36 @@ def test_a_broken_manifest_is_refused(tmp_path):
         manifest.load(bad)
 
 
+GOOD_TOPIC = '[[topic]]\nid = "01_x"\ntitle = "t"\nmodule = "x"\npoints = 10\nbudget = 5\nhints = ["h"]\n'
+
+
+@pytest.mark.parametrize(
+    "change, complaint",
+    [
+        (("budget = 5", "budgets = 5"), "line 14: topic '01_x' has the unknown key 'budgets'"),
+        (("points = 10", 'points = "10"'), "line 13: points of topic '01_x' must be a whole number, not '10'"),
+        (("points = 10", "points = true"), "line 13: points of topic '01_x' must be a whole number, not True"),
+        (("budget = 5", "budget = 0"), "line 14: budget of topic '01_x' must be more than 0 seconds"),
+        (('hints = ["h"]', "hints = [1]"), "line 15: hints of topic '01_x' must be a list of strings"),
+        (
+            ('hints = ["h"]', 'hints = ["h"]\nprocesses = "yes"'),
+            "line 16: processes of topic '01_x' must be true or false",
+        ),
+    ],
+)
+def test_the_manifest_names_the_line_to_fix(tmp_path, change, complaint):
+    """A broken topic after a good one: the message names the line in the file to fix."""
+    good = GOOD_TOPIC.replace("01_x", "00_w").replace('module = "x"', 'module = "w"')
+    bad = tmp_path / "topics.toml"
+    bad.write_text(good + "\n" + GOOD_TOPIC.replace(*change, 1))
+    with pytest.raises(manifest.ManifestError) as refused:
+        manifest.load(bad)
+    assert complaint in str(refused.value), str(refused.value)
+    bad.write_text("version = 2\n" + good)
+    with pytest.raises(manifest.ManifestError, match="unknown key 'version'"):
+        manifest.load(bad)
+
+
 def test_the_readme_table_lists_every_topic():
     readme = (ROOT / "README.md").read_text(encoding="utf-8")
     rows = re.findall(r"^\| `(\d\d_\w+)` \| `(\w+)\.py` \|", readme, flags=re.M)

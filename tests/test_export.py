@@ -23,8 +23,11 @@ def autograder(tmp_path_factory):
     """The zip unpacked as /autograder/source, and setup.sh run (AUTOGRADER_ROOT stands for /autograder)."""
     base = tmp_path_factory.mktemp("gradescope")
     archive = base / "autograder.zip"
-    run = subprocess.run([sys.executable, "-m", "conclab.cli", "export", "gradescope", str(archive),
-                          "--topic", "01", "--topic", "02"], capture_output=True, text=True)
+    run = subprocess.run(
+        [sys.executable, "-m", "conclab", "export", "gradescope", str(archive), "--topic", "01", "--topic", "02"],
+        capture_output=True,
+        text=True,
+    )
     assert run.returncode == 0, run.stdout + run.stderr
     root = base / "autograder"
     with zipfile.ZipFile(archive) as z:
@@ -35,14 +38,17 @@ def autograder(tmp_path_factory):
                 os.chmod(root / "source" / info.filename, mode & 0o777)
     shutil.copy(root / "source" / "run_autograder", root / "run_autograder")
     env = environment(root)
-    setup = subprocess.run(["bash", str(root / "source" / "setup.sh")], env=env, capture_output=True, text=True,
-                           timeout=600)
+    setup = subprocess.run(
+        ["bash", str(root / "source" / "setup.sh")], env=env, capture_output=True, text=True, timeout=600
+    )
     assert setup.returncode == 0, setup.stdout + setup.stderr
     return root
 
 
 def environment(root):
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("PYTEST_", "CONCLAB_", "PYTHONPATH", "VIRTUAL_ENV"))}
+    env = {
+        k: v for k, v in os.environ.items() if not k.startswith(("PYTEST_", "CONCLAB_", "PYTHONPATH", "VIRTUAL_ENV"))
+    }
     env["AUTOGRADER_ROOT"] = str(root)
     return env
 
@@ -59,8 +65,9 @@ def grade(root, files: dict[str, str | None]):
             topic = manifest.topic_of_path(path) or next(t for t in TOPICS if t.filename == target.name)
             text = (ROOT / "solutions" / topic.id / topic.filename).read_text()
         target.write_text(text)
-    run = subprocess.run([str(root / "run_autograder")], cwd=root, env=environment(root), capture_output=True,
-                         text=True, timeout=600)
+    run = subprocess.run(
+        [str(root / "run_autograder")], cwd=root, env=environment(root), capture_output=True, text=True, timeout=600
+    )
     assert run.returncode == 0, run.stdout + run.stderr
     return json.loads((root / "results" / "results.json").read_text())
 
@@ -103,23 +110,42 @@ def validate_classroom50_result(data, env):
 
 
 def test_the_classroom50_bundle_grades_a_checkout_as_its_runner_does(tmp_path, no_process_left):
-    from conclab import release
+    from conclab.ship import release
 
     bundle = tmp_path / "classroom" / "autograders" / "week-1"
     bundle.parent.mkdir(parents=True)
-    run = subprocess.run([sys.executable, "-m", "conclab.cli", "export", "classroom50", str(bundle),
-                          "--topic", "01", "--topic", "02"], capture_output=True, text=True)
+    run = subprocess.run(
+        [sys.executable, "-m", "conclab", "export", "classroom50", str(bundle), "--topic", "01", "--topic", "02"],
+        capture_output=True,
+        text=True,
+    )
     assert run.returncode == 0, run.stdout + run.stderr
     checkout = tmp_path / "student"
     release.release(checkout)  # the student's repository: the template, topic 01 solved
     shutil.copy(ROOT / "solutions" / "01_threads" / "threads.py", checkout / "exercises" / "01_threads")
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("PYTEST_", "CONCLAB_", "PYTHONPATH", "VIRTUAL_ENV"))}
-    env.update(CLASSROOM="cs-101", ASSIGNMENT="week-1", OWNER="ada", ASSIGNMENT_TYPE="individual",
-               SUBMISSION_TAG="submit/20261124T050000Z-abc1234", COMMIT_URL="https://example.test/commit",
-               RELEASE_URL="https://example.test/release", REVIEW_URL="https://example.test/review",
-               CLASSROOM50_BUNDLE_DIR=str(bundle), RUNNER_TEMP=str(tmp_path))
-    graded = subprocess.run([sys.executable, str(bundle / "autograder.py")], cwd=checkout, env=env,
-                            capture_output=True, text=True, timeout=900)
+    env = {
+        k: v for k, v in os.environ.items() if not k.startswith(("PYTEST_", "CONCLAB_", "PYTHONPATH", "VIRTUAL_ENV"))
+    }
+    env.update(
+        CLASSROOM="cs-101",
+        ASSIGNMENT="week-1",
+        OWNER="ada",
+        ASSIGNMENT_TYPE="individual",
+        SUBMISSION_TAG="submit/20261124T050000Z-abc1234",
+        COMMIT_URL="https://example.test/commit",
+        RELEASE_URL="https://example.test/release",
+        REVIEW_URL="https://example.test/review",
+        CLASSROOM50_BUNDLE_DIR=str(bundle),
+        RUNNER_TEMP=str(tmp_path),
+    )
+    graded = subprocess.run(
+        [sys.executable, str(bundle / "autograder.py")],
+        cwd=checkout,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
     assert graded.returncode == 0, graded.stdout + graded.stderr
     data = json.loads((checkout / "result.json").read_text())
     validate_classroom50_result(data, env)

@@ -21,8 +21,15 @@ THREADS = manifest.find("01")
 
 
 def conclab(*args: str, cwd=None, timeout: float = 600, env=None) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "conclab.cli", *args], cwd=cwd or ROOT, capture_output=True,
-                          text=True, timeout=timeout, stdin=subprocess.DEVNULL, env=env)
+    return subprocess.run(
+        [sys.executable, "-m", "conclab", *args],
+        cwd=cwd or ROOT,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        stdin=subprocess.DEVNULL,
+        env=env,
+    )
 
 
 def own_tmpdir(tmp_path):
@@ -77,16 +84,31 @@ def test_every_submission_gets_its_row(tmp_path, no_process_left):
 def test_a_submission_that_runs_out_of_time_costs_only_its_row(tmp_path, no_process_left):
     subs = tmp_path / "submissions"
     submission(subs, "quick", solved=True)
-    submission(subs, "stuck", "import threading\n_lock = threading.Lock()\n_lock.acquire()\n\n"
-                              "class SquareWorker(threading.Thread):\n    def __init__(self, n):\n"
-                              "        super().__init__()\n        _lock.acquire()\n\n"
-                              "def run_all(funcs):\n    _lock.acquire()\n\n"
-                              "def start_daemon(target, *args):\n    _lock.acquire()\n")
+    submission(
+        subs,
+        "stuck",
+        "import threading\n_lock = threading.Lock()\n_lock.acquire()\n\n"
+        "class SquareWorker(threading.Thread):\n    def __init__(self, n):\n"
+        "        super().__init__()\n        _lock.acquire()\n\n"
+        "def run_all(funcs):\n    _lock.acquire()\n\n"
+        "def start_daemon(target, *args):\n    _lock.acquire()\n",
+    )
     out = tmp_path / "grades.csv"
     env, tmpdir = own_tmpdir(tmp_path)
     started = time.monotonic()
-    run = conclab("grade-all", str(subs), "--out", str(out), "--topic", "01", "--timeout", "25",
-                  "--reports", str(tmp_path / "r"), env=env)
+    run = conclab(
+        "grade-all",
+        str(subs),
+        "--out",
+        str(out),
+        "--topic",
+        "01",
+        "--timeout",
+        "25",
+        "--reports",
+        str(tmp_path / "r"),
+        env=env,
+    )
     assert time.monotonic() - started < 120
     rows = {row["student"]: row for row in csv.DictReader(out.open())}
     assert rows["stuck"]["status"] == "error" and "did not finish within 25 s" in rows["stuck"]["notes"]
@@ -98,7 +120,8 @@ def test_a_submission_that_runs_out_of_time_costs_only_its_row(tmp_path, no_proc
 
 
 def test_each_grading_run_has_its_own_temporary_folder_but_the_machine_wide_locks(tmp_path, monkeypatch):
-    from conclab import devcheck, gradeall, machine
+    from conclab.core import machine
+    from conclab.grading import gradeall, runner
 
     seen = {}
 
@@ -106,7 +129,7 @@ def test_each_grading_run_has_its_own_temporary_folder_but_the_machine_wide_lock
         seen.update(env)
         return 0, ""
 
-    monkeypatch.setattr(devcheck, "run_in_own_group", run)
+    monkeypatch.setattr(runner, "run_in_own_group", run)
     submission(tmp_path, "ada", solved=True)
     gradeall.grade_submission(tmp_path / "ada", [THREADS], ROOT, 60, None, set())
     assert seen["TMPDIR"].startswith(tempfile.gettempdir()) and "conclab-grade-all-" in seen["TMPDIR"]
@@ -123,11 +146,14 @@ def processes_mentioning(path) -> list:
     return found
 
 
-@pytest.mark.parametrize("make, args, complaint", [
-    (lambda p: None, ["missing"], "no such folder"),
-    (lambda p: (p / "empty").mkdir(), ["empty"], "has no submission folders"),
-    (lambda p: (p / "subs" / "ada").mkdir(parents=True), ["subs", "--jobs", "0"], "at least 1"),
-])
+@pytest.mark.parametrize(
+    "make, args, complaint",
+    [
+        (lambda p: None, ["missing"], "no such folder"),
+        (lambda p: (p / "empty").mkdir(), ["empty"], "has no submission folders"),
+        (lambda p: (p / "subs" / "ada").mkdir(parents=True), ["subs", "--jobs", "0"], "at least 1"),
+    ],
+)
 def test_bad_input_is_refused_and_nothing_is_written(tmp_path, make, args, complaint):
     make(tmp_path)
     before = sorted(tmp_path.rglob("*"))
@@ -141,13 +167,24 @@ def test_bad_input_is_refused_and_nothing_is_written(tmp_path, make, args, compl
 def test_a_grading_command_that_is_stopped_takes_its_runs_with_it(tmp_path, command):
     """A CI step that runs out of time sends SIGTERM: nothing the command started may stay."""
     subs = tmp_path / "submissions"
-    submission(subs, "stuck", "import threading\n_lock = threading.Lock()\n_lock.acquire()\n\n"
-                              "def run_all(funcs):\n    _lock.acquire()\n")
-    args = (["grade", "--impl", str(subs / "stuck" / "exercises")] if command == "grade"
-            else ["grade-all", str(subs), "--out", str(tmp_path / "grades.csv")])
+    submission(
+        subs,
+        "stuck",
+        "import threading\n_lock = threading.Lock()\n_lock.acquire()\n\ndef run_all(funcs):\n    _lock.acquire()\n",
+    )
+    args = (
+        ["grade", "--impl", str(subs / "stuck" / "exercises")]
+        if command == "grade"
+        else ["grade-all", str(subs), "--out", str(tmp_path / "grades.csv")]
+    )
     env, tmpdir = own_tmpdir(tmp_path)
-    proc = subprocess.Popen([sys.executable, "-m", "conclab.cli", *args, "--topic", "01"], cwd=ROOT,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "conclab", *args, "--topic", "01"],
+        cwd=ROOT,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        env=env,
+    )
     deadline = time.monotonic() + 60
     while not any("--conclab-report" in " ".join(p.cmdline()) for p in processes_mentioning(subs)):
         assert time.monotonic() < deadline and proc.poll() is None, "the grading run never started"

@@ -10,7 +10,8 @@ import sys
 
 import pytest
 
-from conclab import grading, manifest
+from conclab import manifest
+from conclab.grading import grade as grading
 
 ROOT = manifest.course_root()
 THREADS = manifest.find("01")
@@ -18,8 +19,14 @@ LOCKS = manifest.find("02")
 
 
 def conclab(*args: str, cwd=None, timeout: float = 600) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "conclab.cli", *args], cwd=cwd or ROOT, capture_output=True,
-                          text=True, timeout=timeout, stdin=subprocess.DEVNULL)
+    return subprocess.run(
+        [sys.executable, "-m", "conclab", *args],
+        cwd=cwd or ROOT,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        stdin=subprocess.DEVNULL,
+    )
 
 
 def collected(*names_weights):
@@ -27,8 +34,10 @@ def collected(*names_weights):
 
 
 def results(**outcomes):
-    return {f"t.py::{name}": {"outcome": outcome, "duration": 0.1, "message": f"{name} {outcome}"}
-            for name, outcome in outcomes.items()}
+    return {
+        f"t.py::{name}": {"outcome": outcome, "duration": 0.1, "message": f"{name} {outcome}"}
+        for name, outcome in outcomes.items()
+    }
 
 
 def test_points_are_split_over_the_tests_by_weight():
@@ -47,12 +56,15 @@ def test_a_skipped_test_takes_its_points_out_of_the_split():
     assert [t.max_score for t in result.tests] == [10, 0]
 
 
-@pytest.mark.parametrize("case, returncode, exitstatus, done, reason", [
-    ("stopped", -1, None, 2, "did not finish within 60 s"),
-    ("nothing ran", 0, None, None, "ended before any test ran (exit status 0)"),
-    ("ended early", 0, None, 1, "ended early (exit status 0, at the test 'b')"),
-    ("pytest broke", 3, 3, 2, "could not run (pytest exit status 3)"),
-])
+@pytest.mark.parametrize(
+    "case, returncode, exitstatus, done, reason",
+    [
+        ("stopped", -1, None, 2, "did not finish within 60 s"),
+        ("nothing ran", 0, None, None, "ended before any test ran (exit status 0)"),
+        ("ended early", 0, None, 1, "ended early (exit status 0, at the test 'b')"),
+        ("pytest broke", 3, 3, 2, "could not run (pytest exit status 3)"),
+    ],
+)
 def test_a_topic_whose_run_breaks_scores_zero_with_the_reason(case, returncode, exitstatus, done, reason):
     tests = collected(("test_a", 1), ("test_b", 1)) if done is not None else []
     outcomes = {"test_a": "passed", "test_b": "passed"} if done == 2 else {"test_a": "passed"}
@@ -82,8 +94,9 @@ def test_grade_gives_full_marks_to_solved_topics_and_zero_to_the_others(tmp_path
 def test_a_topic_that_exits_at_import_scores_zero_and_the_others_are_graded(tmp_path):
     submission = tmp_path / "exercises"
     for topic in (THREADS, LOCKS):
-        shutil.copytree(ROOT / "solutions" / topic.id, submission / topic.id,
-                        ignore=shutil.ignore_patterns("__pycache__"))
+        shutil.copytree(
+            ROOT / "solutions" / topic.id, submission / topic.id, ignore=shutil.ignore_patterns("__pycache__")
+        )
     (submission / THREADS.id / THREADS.filename).write_text("import os\nos._exit(0)\n")
     run = conclab("grade", "--impl", str(submission), "--topic", "01", "--topic", "02", "--json", "-")
     assert run.returncode == 1, run.stdout + run.stderr
@@ -96,22 +109,26 @@ def test_a_topic_that_exits_at_import_scores_zero_and_the_others_are_graded(tmp_
 
 
 def test_gradescope_results_have_a_test_per_grader(tmp_path):
-    run = conclab("grade", "--impl", str(ROOT / "solutions"), "--topic", "01", "--format", "gradescope",
-                  cwd=tmp_path)
+    run = conclab("grade", "--impl", str(ROOT / "solutions"), "--topic", "01", "--format", "gradescope", cwd=tmp_path)
     assert run.returncode == 0, run.stdout + run.stderr
     data = json.loads((tmp_path / "results.json").read_text())
     assert data["score"] == 10
-    assert data["tests"] and all(set(t) >= {"name", "score", "max_score", "output", "visibility"} for t in data["tests"])
+    assert data["tests"] and all(
+        set(t) >= {"name", "score", "max_score", "output", "visibility"} for t in data["tests"]
+    )
     assert sum(t["max_score"] for t in data["tests"]) == pytest.approx(10)
     assert all(t["name"].startswith("01_threads: ") and t["status"] == "passed" for t in data["tests"])
 
 
-@pytest.mark.parametrize("args, complaint", [
-    (["--topic", "99"], "no topic '99'"),
-    (["--impl", "no/such/folder"], "no such folder"),
-    (["--json", "no/such/folder/report.json"], "does not exist"),
-    (["--jobs", "0"], "at least 1"),
-])
+@pytest.mark.parametrize(
+    "args, complaint",
+    [
+        (["--topic", "99"], "no topic '99'"),
+        (["--impl", "no/such/folder"], "no such folder"),
+        (["--json", "no/such/folder/report.json"], "does not exist"),
+        (["--jobs", "0"], "at least 1"),
+    ],
+)
 def test_bad_options_are_refused_and_nothing_is_written(tmp_path, args, complaint):
     run = conclab("grade", *args, cwd=tmp_path)
     assert run.returncode == 2, run.stdout + run.stderr

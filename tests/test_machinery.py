@@ -13,7 +13,9 @@ from collections.abc import Callable
 import psutil
 import pytest
 
-from conclab import devcheck, manifest
+from conclab import manifest
+from conclab.dev import check as devcheck
+from conclab.grading import runner
 
 ROOT = manifest.course_root()
 
@@ -24,7 +26,9 @@ def grader(sandbox, test_source: str, impl_source: str, name: str = "test_fake.p
 
 
 def test_deadlocked_non_daemon_threads_and_children_do_not_keep_the_run_alive(sandbox, no_process_left):
-    grader(sandbox, """
+    grader(
+        sandbox,
+        """
         import multiprocessing, threading, time
 
         def test_leaves_a_deadlocked_thread_and_a_child(threads):
@@ -33,7 +37,8 @@ def test_deadlocked_non_daemon_threads_and_children_do_not_keep_the_run_alive(sa
 
         def test_still_graded(threads):
             pass
-        """, """
+        """,
+        """
         import multiprocessing, threading, time
 
         def leave_a_mess():
@@ -41,7 +46,8 @@ def test_deadlocked_non_daemon_threads_and_children_do_not_keep_the_run_alive(sa
             lock.acquire()
             threading.Thread(target=lock.acquire, name="stuck-for-ever").start()
             multiprocessing.Process(target=time.sleep, args=(600,)).start()
-        """)
+        """,
+    )
     started = time.monotonic()
     run = sandbox.pytest("graders", "--impl", "impl", "--junitxml", "report.xml")
     assert time.monotonic() - started < 60
@@ -53,20 +59,24 @@ def test_deadlocked_non_daemon_threads_and_children_do_not_keep_the_run_alive(sa
 
 
 def test_time_budget_failure_says_where_the_test_waits(sandbox):
-    grader(sandbox, """
+    grader(
+        sandbox,
+        """
         import pytest
 
         @pytest.mark.timeout(2)
         def test_hangs(threads):
             threads.wait_for_ever()
-        """, """
+        """,
+        """
         import threading
 
         def wait_for_ever():
             lock = threading.Lock()
             lock.acquire()
             lock.acquire()
-        """)
+        """,
+    )
     run = sandbox.pytest("graders", "--impl", "impl")
     assert run.returncode == 1
     assert "longer than its time budget of 2 s" in run.stdout
@@ -74,44 +84,55 @@ def test_time_budget_failure_says_where_the_test_waits(sandbox):
 
 
 def test_a_test_that_cannot_be_interrupted_is_ended_by_the_backstop(sandbox, no_process_left):
-    grader(sandbox, """
+    grader(
+        sandbox,
+        """
         import pytest
 
         @pytest.mark.timeout(1)
         def test_hangs_with_the_alarm_blocked(threads):
             threads.block_alarm_and_wait()
-        """, """
+        """,
+        """
         import os, signal
 
         def block_alarm_and_wait():
             signal.pthread_sigmask(signal.SIG_BLOCK, [signal.SIGALRM])
             read_end, write_end = os.pipe()
             os.read(read_end, 1)
-        """)
+        """,
+    )
     started = time.monotonic()
     run = sandbox.pytest("graders", "--impl", "impl", timeout=60)
     took = time.monotonic() - started
     assert run.returncode == 3, run.stdout + run.stderr
     assert "cannot be stopped; ending the run" in run.stdout
-    assert "waiting to read from a pipe or socket at threads.py line 6, in block_alarm_and_wait(): os.read(read_end, 1)" in run.stdout
+    assert (
+        "waiting to read from a pipe or socket at threads.py line 6, in block_alarm_and_wait(): os.read(read_end, 1)"
+        in run.stdout
+    )
     # The backstop fires 11 s in (budget 1 s + grace 10 s): 11.3-12.0 s with two CPU-bound loops
     # beside four copies of this test; 31.9 s once in a CI run, a loaded worker starting pytest.
     assert took < 50, f"the run ended after {took:.1f} s"
 
 
 def test_code_that_holds_the_gil_for_ever_still_ends_the_run(sandbox, no_process_left):
-    grader(sandbox, """
+    grader(
+        sandbox,
+        """
         import pytest
 
         @pytest.mark.timeout(1)
         def test_sums_for_ever(threads):
             threads.sum_for_ever()
-        """, """
+        """,
+        """
         import itertools
 
         def sum_for_ever():
             return sum(itertools.repeat(1))  # one C call that never returns nor lets go of the GIL
-        """)
+        """,
+    )
     started = time.monotonic()
     run = sandbox.pytest("graders", "--impl", "impl", timeout=90)
     assert time.monotonic() - started < 60  # faulthandler ends it 21 s in; start-up is slow under load
@@ -120,7 +141,9 @@ def test_code_that_holds_the_gil_for_ever_still_ends_the_run(sandbox, no_process
 
 
 def test_a_busy_thread_left_behind_is_stopped(sandbox):
-    grader(sandbox, """
+    grader(
+        sandbox,
+        """
         import threading, time
 
         def test_leaves_a_spinning_thread(threads):
@@ -129,7 +152,8 @@ def test_a_busy_thread_left_behind_is_stopped(sandbox):
         def test_the_spinning_thread_is_gone(threads):
             time.sleep(0.2)
             assert [t.name for t in threading.enumerate() if t.name == "spinner"] == []
-        """, """
+        """,
+        """
         import threading
 
         def spin_in_background():
@@ -137,7 +161,8 @@ def test_a_busy_thread_left_behind_is_stopped(sandbox):
                 while True:
                     pass
             threading.Thread(target=spin, name="spinner", daemon=True).start()
-        """)
+        """,
+    )
     run = sandbox.pytest("graders", "--impl", "impl", "-p", "no:randomly")
     assert run.returncode == 0, run.stdout + run.stderr
 
@@ -145,7 +170,9 @@ def test_a_busy_thread_left_behind_is_stopped(sandbox):
 def test_a_call_that_never_returns_is_stopped_after_its_test(sandbox):
     """A call the test gave up on runs in a grader's helper thread, but it runs student code:
     left spinning, it would slow down every later test."""
-    grader(sandbox, """
+    grader(
+        sandbox,
+        """
         import threading, time
 
         from conclab.testing import call
@@ -156,28 +183,34 @@ def test_a_call_that_never_returns_is_stopped_after_its_test(sandbox):
         def test_the_call_is_stopped(threads):
             time.sleep(0.2)
             assert [t.name for t in threading.enumerate() if "spin" in t.name] == []
-        """, """
+        """,
+        """
         def spin():
             while True:
                 pass
-        """)
+        """,
+    )
     run = sandbox.pytest("graders", "--impl", "impl", "-p", "no:randomly")
     assert "1 failed, 1 passed" in run.stdout, run.stdout + run.stderr
     assert "spin() did not return within 0.5 s" in run.stdout
 
 
 def test_an_exception_lost_in_a_thread_fails_the_test(sandbox):
-    grader(sandbox, """
+    grader(
+        sandbox,
+        """
         import threading
 
         def test_thread_raises(threads):
             t = threading.Thread(target=threads.divide)
             t.start()
             t.join()
-        """, """
+        """,
+        """
         def divide():
             return 1 / 0
-        """)
+        """,
+    )
     run = sandbox.pytest("graders", "--impl", "impl")
     assert run.returncode == 1
     assert "nobody caught it" in run.stdout
@@ -235,7 +268,9 @@ def test_a_lock_taken_twice_is_diagnosed(tmp_path):
 
 
 def test_child_processes_import_the_topic_module_by_its_plain_name(sandbox):
-    grader(sandbox, """
+    grader(
+        sandbox,
+        """
         import multiprocessing, subprocess, sys
 
         import pytest
@@ -253,17 +288,21 @@ def test_child_processes_import_the_topic_module_by_its_plain_name(sandbox):
         def test_a_new_interpreter_imports_the_module(threads):
             code = "import threads; print(threads.__name__)"
             assert subprocess.run([sys.executable, "-c", code], capture_output=True, text=True).stdout == "threads\\n"
-        """, """
+        """,
+        """
         def write_name(path):
             with open(path, "w") as f:
                 f.write(__name__)
-        """)
+        """,
+    )
     run = sandbox.pytest("graders", "--impl", "impl")
     assert run.returncode == 0, run.stdout + run.stderr
 
 
 def test_an_alone_test_never_shares_the_machine_with_another_test(sandbox):
-    grader(sandbox, """
+    grader(
+        sandbox,
+        """
         import os, sys, time
 
         import pytest
@@ -281,7 +320,9 @@ def test_an_alone_test_never_shares_the_machine_with_another_test(sandbox):
         @pytest.mark.parametrize("i", range(3))
         def test_shared(threads, i):
             record("shared")
-        """, "")
+        """,
+        "",
+    )
     import os
     import subprocess
     import sys
@@ -295,28 +336,37 @@ def test_an_alone_test_never_shares_the_machine_with_another_test(sandbox):
     runs = []
     for i, extra in enumerate((["-k", "shared"], ["-k", "alone"], ["-k", "shared"])):
         (sandbox.path / f"tmp{i}").mkdir()
-        runs.append(subprocess.Popen(command + extra, cwd=sandbox.path, env={**env, "TMPDIR": str(sandbox.path / f"tmp{i}")},
-                                     stdout=subprocess.DEVNULL))
+        runs.append(
+            subprocess.Popen(
+                command + extra,
+                cwd=sandbox.path,
+                env={**env, "TMPDIR": str(sandbox.path / f"tmp{i}")},
+                stdout=subprocess.DEVNULL,
+            )
+        )
     assert [run.wait(120) for run in runs] == [0, 0, 0]
     rows = [line.split() for line in spans.read_text().splitlines()]
     alone = [(float(a), float(b)) for tag, a, b in rows if tag == "alone"]
     shared = [(float(a), float(b)) for tag, a, b in rows if tag == "shared"]
     assert len(alone) == 1 and len(shared) == 6
-    (a0, a1), = alone
+    ((a0, a1),) = alone
     assert all(b1 <= a0 or b0 >= a1 for b0, b1 in shared), (alone, shared)
 
 
 def test_a_pool_left_running_is_terminated_cleanly(sandbox, no_process_left):
     # Killing an idle pool's workers outright would leave the pool's task lock taken for
     # ever, and Python's clean-up of the pool at exit would wait on it.
-    grader(sandbox, """
+    grader(
+        sandbox,
+        """
         def test_leaves_a_pool(threads):
             threads.leave_a_pool()
             assert False, "fails on purpose"
 
         def test_still_graded(threads):
             pass
-        """, """
+        """,
+        """
         import multiprocessing
 
         pools = []
@@ -325,7 +375,8 @@ def test_a_pool_left_running_is_terminated_cleanly(sandbox, no_process_left):
             pool = multiprocessing.Pool(2)
             pool.map(abs, [-1, -2, -3])
             pools.append(pool)
-        """)
+        """,
+    )
     run = sandbox.pytest("graders", "--impl", "impl")
     assert run.returncode == 1, run.stdout + run.stderr
     assert "1 failed, 1 passed" in run.stdout
@@ -333,14 +384,18 @@ def test_a_pool_left_running_is_terminated_cleanly(sandbox, no_process_left):
 
 
 def test_a_clean_up_at_exit_that_never_ends_does_not_keep_the_run_alive(sandbox, no_process_left):
-    grader(sandbox, """
+    grader(
+        sandbox,
+        """
         def test_passes(threads):
             pass
-        """, """
+        """,
+        """
         import atexit, time
 
         atexit.register(time.sleep, 600)
-        """)
+        """,
+    )
     started = time.monotonic()
     run = sandbox.pytest("graders", "--impl", "impl", "--junitxml", "report.xml")
     assert time.monotonic() - started < 60
@@ -354,11 +409,14 @@ def test_a_clean_up_at_exit_that_never_ends_does_not_keep_the_run_alive(sandbox,
 def test_a_process_that_outlives_its_run_is_reported_then_killed(sandbox):
     # What the plugin reaps (a child of the run) is not reported; a server that escaped it
     # (a double fork: adopted by init, no child of the run) is, with its port, and then killed.
-    grader(sandbox, """
+    grader(
+        sandbox,
+        """
         def test_starts_a_child_and_a_server_and_leaves(threads):
             threads.start_a_child()
             threads.start_a_server()
-        """, """
+        """,
+        """
         import multiprocessing, os, socket, time
 
         def start_a_child():
@@ -371,11 +429,16 @@ def test_a_process_that_outlives_its_run_is_reported_then_killed(sandbox):
                     time.sleep(60)
                 os._exit(0)
             os.wait()
-        """)
+        """,
+    )
     left: list[str] = []
-    returncode, output = devcheck.run_in_own_group(
+    returncode, output = runner.run_in_own_group(
         [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "graders", "--impl", "impl"],
-        sandbox.path, devcheck.child_env(ROOT), 60, left=left)
+        sandbox.path,
+        runner.child_env(ROOT),
+        60,
+        left=left,
+    )
     assert returncode == 0, output
     assert len(left) == 1 and "listening on 127.0.0.1:" in left[0], left
     pid = int(re.search(r"process (\d+)", left[0]).group(1))
@@ -389,13 +452,14 @@ def test_a_thread_started_where_one_ended_still_counts_as_new():
 
     import pytest
 
-    from conclab import testing
+    from conclab.kit import state
+    from conclab.kit import vocabulary as testing
 
     for _ in range(5):
         done, stop = threading.Event(), threading.Event()
         old = threading.Thread(target=done.wait, name="old")
         old.start()
-        testing._remember_test_threads()
+        state.remember_test_threads()
         try:
             with pytest.raises(pytest.fail.Exception, match=r"still running \('new'\)") as failure:
                 with testing.no_new_threads("the block"):
@@ -406,11 +470,13 @@ def test_a_thread_started_where_one_ended_still_counts_as_new():
             assert "new" in failure.value.msg.split("Where the threads are now:")[1]
         finally:
             stop.set()
-            testing._test_baseline.clear()
+            state.test_threads.clear()
 
 
 def test_a_graded_test_knows_how_much_of_its_budget_is_left(sandbox):
-    grader(sandbox, """
+    grader(
+        sandbox,
+        """
         import time
 
         import pytest
@@ -422,7 +488,9 @@ def test_a_graded_test_knows_how_much_of_its_budget_is_left(sandbox):
             first = time_left()
             time.sleep(0.5)
             assert 28 < first <= 30 and first - 0.5 >= time_left() > first - 5, (first, time_left())
-        """, "")
+        """,
+        "",
+    )
     run = sandbox.pytest("graders", "--impl", "impl")
     assert run.returncode == 0, run.stdout + run.stderr
 
@@ -434,11 +502,11 @@ def test_a_speed_up_measurement_ends_within_the_time_left():
     import subprocess
     import sys
 
-    from conclab import parallel
+    from conclab.kit import parallel
 
     def start(seconds: float) -> Callable[[], object]:
         if not hasattr(os, "fork"):  # a new interpreter: slow to start on a busy machine
-            return subprocess.Popen([sys.executable, "-c", f"from conclab.parallel import busy; busy({seconds})"]).wait
+            return subprocess.Popen([sys.executable, "-c", f"from conclab.testing import busy; busy({seconds})"]).wait
         pid = os.fork()
         if pid == 0:
             parallel.busy(seconds)

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import time
 
-
 GRADERS = "graders/14_message_passing/test_fake.py"
 IMPL = "impl/14_message_passing/kvstore.py"
 
@@ -20,18 +19,22 @@ def run(sandbox, test_source: str, impl_source: str):
 
 
 def test_a_server_program_that_crashes_fails_with_its_output(sandbox, no_process_left):
-    result, seconds = run(sandbox, """
-        from conclab.messaging import ServerProgram
+    result, seconds = run(
+        sandbox,
+        """
+        from conclab.testing import ServerProgram
 
         def test_server(kvstore, tmp_path):
             with ServerProgram(kvstore, tmp_path):
                 pass
-        """, """
+        """,
+        """
         import sys
         if __name__ == "__main__":
             print("about to fail")
             raise SystemExit("the server cannot start: boom")
-        """)
+        """,
+    )
     assert result.returncode == 1, result.stdout + result.stderr
     assert "ended (exit status 1) before it accepted a connection" in result.stdout
     assert "the server cannot start: boom" in result.stdout
@@ -39,28 +42,34 @@ def test_a_server_program_that_crashes_fails_with_its_output(sandbox, no_process
 
 
 def test_a_server_program_that_never_listens_fails_in_time_and_is_killed(sandbox, no_process_left):
-    result, seconds = run(sandbox, """
-        from conclab.messaging import ServerProgram
+    result, seconds = run(
+        sandbox,
+        """
+        from conclab.testing import ServerProgram
 
         def test_server(kvstore, tmp_path):
             with ServerProgram(kvstore, tmp_path, ready_within=2):
                 pass
-        """, """
+        """,
+        """
         import signal, time
         if __name__ == "__main__":
             signal.signal(signal.SIGTERM, signal.SIG_IGN)
             print("thinking", flush=True)
             time.sleep(600)
-        """)
+        """,
+    )
     assert result.returncode == 1, result.stdout + result.stderr
     assert "did not listen on port" in result.stdout and "thinking" in result.stdout
     assert seconds < 30
 
 
 def test_a_failing_test_leaves_no_server_and_no_port_behind(sandbox, no_process_left):
-    result, seconds = run(sandbox, """
+    result, seconds = run(
+        sandbox,
+        """
         import json, psutil
-        from conclab.messaging import ServerProgram, port_is_free
+        from conclab.testing import ServerProgram, port_is_free
 
         seen = {}
 
@@ -73,7 +82,8 @@ def test_a_failing_test_leaves_no_server_and_no_port_behind(sandbox, no_process_
         def test_the_server_is_gone():
             assert not psutil.pid_exists(seen["pid"]) or psutil.Process(seen["pid"]).status() == psutil.STATUS_ZOMBIE
             assert port_is_free(seen["port"])
-        """, """
+        """,
+        """
         import argparse, signal, time
         from multiprocessing.connection import Listener
         if __name__ == "__main__":
@@ -85,16 +95,19 @@ def test_a_failing_test_leaves_no_server_and_no_port_behind(sandbox, no_process_
             signal.signal(signal.SIGTERM, signal.SIG_IGN)
             listener = Listener(("127.0.0.1", options.port))
             time.sleep(600)
-        """)
+        """,
+    )
     assert "1 failed, 1 passed" in result.stdout, result.stdout + result.stderr
     assert "fails on purpose" in result.stdout
     assert seconds < 30
 
 
 def test_client_processes_that_fail_or_hang_are_named_and_killed(sandbox, no_process_left):
-    result, seconds = run(sandbox, """
-        from conclab import workers
-        from conclab.messaging import ClientProcesses
+    result, seconds = run(
+        sandbox,
+        """
+        from conclab.kit import workers
+        from conclab.testing import ClientProcesses
 
         def test_clients(kvstore):
             calls = [(workers.square, (7,)), (workers.fail, ()), (workers.sleep_for, (600,))]
@@ -104,7 +117,9 @@ def test_client_processes_that_fail_or_hang_are_named_and_killed(sandbox, no_pro
         def test_results_in_order(kvstore):
             with ClientProcesses([(workers.square, (i,)) for i in range(3)], "client") as clients:
                 assert clients.results(within=20) == [0, 1, 4]
-        """, "")
+        """,
+        "",
+    )
     assert "1 failed, 1 passed" in result.stdout, result.stdout + result.stderr
     assert "2 of 3 client processes did not do their part" in result.stdout
     assert "client 1 raised RuntimeError: this target fails on purpose" in result.stdout

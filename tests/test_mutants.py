@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import pytest
 
-from conclab import devcheck, manifest
+from conclab import manifest
+from conclab.dev import check as devcheck
 
 ROOT = manifest.course_root()
 TOPICS = manifest.topics()

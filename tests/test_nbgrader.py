@@ -13,27 +13,42 @@ from pathlib import Path
 
 import pytest
 
-from conclab import machine, manifest, nbexport
+from conclab import manifest
+from conclab.core import machine
+from conclab.ship import nbexport
 
-pytest.importorskip("nbgrader", reason="nbgrader is not installed; the README's test command installs it "
-                                       "(pip install -e \".[nbgrader]\")")
+pytest.importorskip(
+    "nbgrader",
+    reason='nbgrader is not installed; the README\'s test command installs it (pip install -e ".[nbgrader]")',
+)
 
 ROOT = manifest.course_root()
 TOPICS = manifest.topics()
 DEADLOCKED = manifest.find("07")
 UNTOUCHED = [manifest.find(n) for n in ("03", "11", "13")]
 # nbgrader runs the `alembic` command of its own environment: that environment's bin comes first.
-ENV = {**{k: v for k, v in os.environ.items() if not k.startswith("PYTEST_")},
-       "PATH": os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")])}
+ENV = {
+    **{k: v for k, v in os.environ.items() if not k.startswith("PYTEST_")},
+    "PATH": os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")]),
+}
 # Every call of the module blocks for ever on a lock that is already held.
-DEADLOCK = ("import threading\n\n_held = threading.Lock()\n_held.acquire()\n\n\n"
-            "def dine(forks, meals, eat):\n    _held.acquire()\n\n\n"
-            "def transfer(src, dst, amount):\n    _held.acquire()\n")
+DEADLOCK = (
+    "import threading\n\n_held = threading.Lock()\n_held.acquire()\n\n\n"
+    "def dine(forks, meals, eat):\n    _held.acquire()\n\n\n"
+    "def transfer(src, dst, amount):\n    _held.acquire()\n"
+)
 
 
 def nbgrader(course: Path, *args: str, timeout: float) -> subprocess.CompletedProcess:
-    run = subprocess.run([sys.executable, "-m", "nbgrader", *args], cwd=course, env=ENV, capture_output=True,
-                         text=True, timeout=timeout, stdin=subprocess.DEVNULL)
+    run = subprocess.run(
+        [sys.executable, "-m", "nbgrader", *args],
+        cwd=course,
+        env=ENV,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        stdin=subprocess.DEVNULL,
+    )
     assert run.returncode == 0, f"nbgrader {' '.join(args)} failed:\n{run.stdout[-3000:]}\n{run.stderr[-5000:]}"
     return run
 
@@ -52,8 +67,13 @@ def course(tmp_path_factory):
     """The exported course, every topic released with the real `nbgrader generate_assignment`."""
     out = tmp_path_factory.mktemp("nbgrader") / "course"
     with machine.share(alone=False):  # a burst of CPU: the timing graders of other tests wait for it
-        export = subprocess.run([sys.executable, "-m", "conclab.cli", "export", "nbgrader", str(out)], cwd=ROOT,
-                                capture_output=True, text=True, timeout=300)
+        export = subprocess.run(
+            [sys.executable, "-m", "conclab", "export", "nbgrader", str(out)],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
         assert export.returncode == 0, export.stdout + export.stderr
         nbgrader(out, "generate_assignment", "*", timeout=600)
     return out
@@ -132,8 +152,9 @@ def scores_of(course: Path, student: str) -> dict[str, float]:
 
 
 @pytest.mark.long
-def test_autograde_gives_solutions_full_marks_stubs_zero_and_a_deadlock_costs_its_topic(course, tmp_path,
-                                                                                         no_process_left):
+def test_autograde_gives_solutions_full_marks_stubs_zero_and_a_deadlock_costs_its_topic(
+    course, tmp_path, no_process_left
+):
     from concurrent.futures import ThreadPoolExecutor
 
     solutions = {t.id: (ROOT / "solutions" / t.id / t.filename).read_text(encoding="utf-8") for t in TOPICS}
@@ -142,8 +163,7 @@ def test_autograde_gives_solutions_full_marks_stubs_zero_and_a_deadlock_costs_it
     # The untouched release of a thread topic and of two process topics whose stubs wait out
     # bounded calls (every stub failing every grader is tests/test_solutions_and_stubs.py's).
     untouched = {t.id: None for t in UNTOUCHED}
-    submissions = {"solved": solutions, "untouched": untouched,
-                   "deadlocked": {**deadlocked, DEADLOCKED.id: DEADLOCK}}
+    submissions = {"solved": solutions, "untouched": untouched, "deadlocked": {**deadlocked, DEADLOCKED.id: DEADLOCK}}
     courses = {}
     for student, modules in submissions.items():  # a copy of the course each, graded side by side
         courses[student] = Path(shutil.copytree(course, tmp_path / student, ignore=written_by_notebooks))
@@ -160,8 +180,9 @@ def test_autograde_gives_solutions_full_marks_stubs_zero_and_a_deadlock_costs_it
     scores = {student: scores_of(folder, student) for student, folder in courses.items()}
     assert scores["solved"] == {t.id: pytest.approx(t.points) for t in TOPICS}
     assert scores["untouched"] == {t.id: 0 if t.id in untouched else None for t in TOPICS}
-    assert scores["deadlocked"] == {t.id: 0 if t is DEADLOCKED else pytest.approx(t.points) if t.id in deadlocked
-                                    else None for t in TOPICS}
+    assert scores["deadlocked"] == {
+        t.id: 0 if t is DEADLOCKED else pytest.approx(t.points) if t.id in deadlocked else None for t in TOPICS
+    }
     # The stubs fail by themselves, never by running out of time.
     for topic in UNTOUCHED:
         notebook = cells(courses["untouched"] / "autograded" / "untouched" / topic.id / f"{topic.id}.ipynb")

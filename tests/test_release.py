@@ -9,7 +9,9 @@ import sys
 
 import pytest
 
-from conclab import machine, manifest, release
+from conclab import manifest
+from conclab.core import machine
+from conclab.ship import release
 
 ROOT = manifest.course_root()
 
@@ -46,16 +48,30 @@ def test_the_template_has_a_student_readme_and_the_workflow(template):
 
 
 def test_the_template_installs_and_runs_the_public_tests_on_its_own(template, no_process_left):
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("PYTEST_", "CONCLAB_", "PYTHONPATH", "VIRTUAL_ENV"))}
+    env = {
+        k: v for k, v in os.environ.items() if not k.startswith(("PYTEST_", "CONCLAB_", "PYTHONPATH", "VIRTUAL_ENV"))
+    }
     venv = template / ".venv"
     python = venv / ("Scripts" if os.name == "nt" else "bin") / "python"
     with machine.share(alone=False):  # a burst of CPU: the timing graders of other tests wait for it
         subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True, env=env)
-        install = subprocess.run([str(python), "-m", "pip", "install", "-q", "-e", "."], cwd=template, env=env,
-                                 capture_output=True, text=True, timeout=600)
+        install = subprocess.run(
+            [str(python), "-m", "pip", "install", "-q", "-e", "."],
+            cwd=template,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=600,
+        )
     assert install.returncode == 0, install.stdout + install.stderr
-    run = subprocess.run([str(python), "-m", "pytest", "exercises/03_condition"], cwd=template, env=env,
-                         capture_output=True, text=True, timeout=300)
+    run = subprocess.run(
+        [str(python), "-m", "pytest", "exercises/03_condition"],
+        cwd=template,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert run.returncode == 1, run.stdout + run.stderr  # the stub fails its tests; nothing else goes wrong
     assert " failed" in run.stdout and " error" not in run.stdout.splitlines()[-1]
     assert str(template / "exercises") in run.stdout  # the template's own exercises, not the course's
@@ -63,7 +79,8 @@ def test_the_template_installs_and_runs_the_public_tests_on_its_own(template, no
 
 def test_release_into_an_existing_folder_is_refused(tmp_path):
     (tmp_path / "course").mkdir()
-    run = subprocess.run([sys.executable, "-m", "conclab.cli", "release", str(tmp_path / "course")],
-                         capture_output=True, text=True)
+    run = subprocess.run(
+        [sys.executable, "-m", "conclab", "release", str(tmp_path / "course")], capture_output=True, text=True
+    )
     assert run.returncode == 2 and "already exists" in run.stderr
     assert list((tmp_path / "course").iterdir()) == []

@@ -16,7 +16,11 @@ from pathlib import Path
 import psutil
 import pytest
 
-from conclab import cleanup, devcheck, manifest, release, student
+from conclab import manifest
+from conclab.core import cleanup
+from conclab.grading import runner
+from conclab.ship import release
+from conclab.student import work as student
 
 ROOT = manifest.course_root()
 TOPICS = manifest.topics()
@@ -30,12 +34,19 @@ def course(tmp_path) -> Path:
 
 
 def env_for(course: Path) -> dict[str, str]:
-    return {**devcheck.child_env(course), "PYTHONUNBUFFERED": "1", "COLUMNS": "100"}
+    return {**runner.child_env(course), "PYTHONUNBUFFERED": "1", "COLUMNS": "100"}
 
 
 def conclab(course: Path, *args: str, stdin: str = "", timeout: float = 120) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "conclab.cli", *args], cwd=course, env=env_for(course),
-                          input=stdin, capture_output=True, text=True, timeout=timeout)
+    return subprocess.run(
+        [sys.executable, "-m", "conclab", *args],
+        cwd=course,
+        env=env_for(course),
+        input=stdin,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
 
 
 def solve(course: Path, topic_id: str) -> Path:
@@ -153,13 +164,14 @@ class Screen:
 
     def wait_for(self, text: str, after: int = 0, within: float = 60) -> tuple[int, float]:
         """(index, arrival time) of the first line from `after` on that holds `text`."""
+
         def found():
             return next(((i, t) for i, (t, line) in enumerate(self.lines) if i >= after and text in line), None)
 
         with self._changed:
             self._changed.wait_for(lambda: found() is not None, within)
             result = found()
-            assert result, f"{text!r} did not appear within {within} s:\n" + "\n".join(l for _, l in self.lines)
+            assert result, f"{text!r} did not appear within {within} s:\n" + "\n".join(line for _, line in self.lines)
         return result
 
 
@@ -167,9 +179,16 @@ class Screen:
 def watching(course: Path, *args: str):
     """`conclab watch` running in the course, and its screen; killed at the end whatever happens."""
     # Ctrl-C as in a terminal, even when this test runs where SIGINT is ignored (a background job).
-    proc = subprocess.Popen([sys.executable, "-m", "conclab.cli", "watch", *args], cwd=course, env=env_for(course),
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, stdin=subprocess.DEVNULL,
-                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "conclab", "watch", *args],
+        cwd=course,
+        env=env_for(course),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        stdin=subprocess.DEVNULL,
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+    )
     try:
         yield proc, Screen(proc)
     finally:
@@ -247,10 +266,26 @@ class Terminal:
     def __init__(self, socket: Path, cwd: Path, env: dict[str, str]):
         self.socket = socket
         shell = ["bash", "--norc", "--noprofile"]
-        variables = [arg for name in ("PATH", "HOME", "CONCLAB_ROOT") if name in env
-                     for arg in ("-e", f"{name}={env[name]}")]
-        self.tmux("new-session", "-d", "-s", "main", "-x", "110", "-y", "45", "-c", str(cwd), *variables,
-                  "env", "TERM=xterm-256color", "PS1=$ ", *shell)
+        variables = [
+            arg for name in ("PATH", "HOME", "CONCLAB_ROOT") if name in env for arg in ("-e", f"{name}={env[name]}")
+        ]
+        self.tmux(
+            "new-session",
+            "-d",
+            "-s",
+            "main",
+            "-x",
+            "110",
+            "-y",
+            "45",
+            "-c",
+            str(cwd),
+            *variables,
+            "env",
+            "TERM=xterm-256color",
+            "PS1=$ ",
+            *shell,
+        )
 
     def tmux(self, *args: str) -> str:
         run = subprocess.run(["tmux", "-S", str(self.socket), *args], capture_output=True, text=True, timeout=30)
@@ -288,7 +323,7 @@ def terminal(course, tmp_path):
 
 
 def test_the_commands_in_a_real_terminal(course, terminal):
-    command = f"{sys.executable} -m conclab.cli"
+    command = f"{sys.executable} -m conclab"
     terminal.type(f"{command} list", "Enter")
     terminal.wait_for("topics pass their public tests")
     colours = terminal.screen(colours=True)
@@ -301,7 +336,9 @@ def test_the_commands_in_a_real_terminal(course, terminal):
     terminal.type(f"{command} watch", "Enter")
     terminal.wait_for(f"Next: {TOPICS[0].id}")
     solution = (ROOT / "solutions" / TOPICS[0].id / TOPICS[0].filename).read_text()
-    joined_at_once = solution.replace("        thread.start()\n    for thread in threads:\n", "        thread.start()\n")
+    joined_at_once = solution.replace(
+        "        thread.start()\n    for thread in threads:\n", "        thread.start()\n"
+    )
     module.write_text(joined_at_once)
     screen = terminal.wait_for("one after another")  # the functions ran one after another: a timeline shows it
     assert "FAIL run all runs the functions at the same time" in screen and "conclab watch" in screen.splitlines()[0]
@@ -331,10 +368,12 @@ def test_long_lines_break_between_words_on_a_terminal_and_stay_whole_elsewhere()
 
     from rich.console import Console
 
-    from conclab import screens
+    from conclab.student import screens
 
-    message = ("The 3 functions should run at the same time; at most 1 ran together. Start every thread before "
-               "you join any.\n    Thread-1  ████████··········\n")
+    message = (
+        "The 3 functions should run at the same time; at most 1 ran together. Start every thread before "
+        "you join any.\n    Thread-1  ████████··········\n"
+    )
     terminal = Console(file=io.StringIO(), force_terminal=True, width=40, color_system=None)
     lines = screens._indented(terminal, message).plain.splitlines()
     assert all(len(line) <= 40 for line in lines), lines

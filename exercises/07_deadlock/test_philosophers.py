@@ -5,8 +5,7 @@ fork keeps it a moment before reaching for the second, so a program that can dea
 does deadlock, and the test shows the circle of threads waiting for each other.
 """
 
-from conclab.locks import LockTable
-from conclab.testing import EventLog, expect, run_threads
+from conclab.testing import EventLog, LockTable, expect, run_threads
 
 
 def test_dine(philosophers):

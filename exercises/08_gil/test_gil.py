@@ -9,8 +9,7 @@ import time
 
 import pytest
 
-from conclab.parallel import ChildWork
-from conclab.testing import Overlap, call, expect
+from conclab.testing import ChildWork, Overlap, call, expect
 
 
 def test_fetch_all(gil):

@@ -7,8 +7,7 @@ start method, where targets must be module-level functions.
 
 import multiprocessing
 
-from conclab import workers
-from conclab.testing import call, drain, expect
+from conclab.testing import call, drain, expect, workers
 
 
 def test_count_in_processes(processes):

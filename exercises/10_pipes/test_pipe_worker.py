@@ -4,8 +4,7 @@ The hidden graders also check that pipe_map returns only after its child has exi
 and that gather is not held up by a producer that stops sending.
 """
 
-from conclab import workers
-from conclab.testing import call, expect
+from conclab.testing import call, expect, workers
 
 
 def test_pipe_map(pipe_worker):

@@ -7,9 +7,7 @@ caller, and check when and in which process on_progress is called.
 
 import pytest
 
-from conclab import workers
-from conclab.parallel import ChildWork
-from conclab.testing import call, expect, no_pool_left
+from conclab.testing import ChildWork, call, expect, no_pool_left, workers
 
 pytestmark = pytest.mark.no_chaos  # the work runs in worker processes: forced thread switches do not apply
 

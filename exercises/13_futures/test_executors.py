@@ -9,9 +9,7 @@ import time
 
 import pytest
 
-from conclab import workers
-from conclab.parallel import ChildWork
-from conclab.testing import call, expect, no_pool_left
+from conclab.testing import ChildWork, call, expect, no_pool_left, workers
 
 
 def test_fetch_all(executors):

@@ -5,8 +5,7 @@ client must not hold up the others; concurrent puts must all arrive), send malfo
 requests, connect with a wrong authkey or none, and hang up in the middle of requests.
 """
 
-from conclab.messaging import ServerProgram, server_thread
-from conclab.testing import call, expect, fail
+from conclab.testing import ServerProgram, call, expect, fail, server_thread
 
 
 def test_put_and_get_through_a_server_thread(kvstore):

@@ -4,7 +4,7 @@ import threading
 
 import pytest
 
-from conclab.testing import EventLog, Rendezvous, Timeline, call, blocks, expect, no_new_threads, start
+from conclab.testing import EventLog, Rendezvous, Timeline, blocks, call, expect, no_new_threads, start
 
 
 class SpyInt(int):
@@ -31,19 +31,25 @@ def spy(n):
 
 # ------------------------------------------------------------------ SquareWorker
 
+
 def test_square_worker_computes_in_the_new_thread(threads):
     n = spy(7)
     worker = threads.SquareWorker(n)
     expect(isinstance(worker, threading.Thread), "SquareWorker must be a subclass of threading.Thread.")
-    expect(worker.result is None and len(n.log) == 0,
-           "SquareWorker computed n * n before start() was called. Do the work in run(), not in __init__().")
+    expect(
+        worker.result is None and len(n.log) == 0,
+        "SquareWorker computed n * n before start() was called. Do the work in run(), not in __init__().",
+    )
     worker.start()
     worker.join(3)
     expect(not worker.is_alive(), "The SquareWorker thread was still running 3 s after start().")
     expect(worker.result == 49, f"After run() finished, result should be 49 for n = 7, but it is {worker.result!r}.")
     who = set(n.log.events)
-    expect(who == {worker}, "n * n was not computed in the SquareWorker's own thread "
-           f"(computed in: {', '.join(t.name for t in who) or 'nowhere'}). run() runs in the new thread: compute there.")
+    expect(
+        who == {worker},
+        "n * n was not computed in the SquareWorker's own thread "
+        f"(computed in: {', '.join(t.name for t in who) or 'nowhere'}). run() runs in the new thread: compute there.",
+    )
 
 
 def test_square_worker_result_is_none_until_run_finishes(threads):
@@ -57,7 +63,9 @@ def test_square_worker_result_is_none_until_run_finishes(threads):
     worker = threads.SquareWorker(Slow(5))
     worker.start()
     try:
-        expect(worker.result is None, f"result should stay None while run() is still working, but it is {worker.result!r}.")
+        expect(
+            worker.result is None, f"result should stay None while run() is still working, but it is {worker.result!r}."
+        )
     finally:
         Slow.gate.set()
         worker.join(3)
@@ -74,6 +82,7 @@ def test_square_worker_values(threads, n):
 
 # ------------------------------------------------------------------ run_all
 
+
 def test_run_all_runs_the_functions_at_the_same_time(threads):
     meeting, timeline = Rendezvous(5), Timeline()
 
@@ -82,14 +91,17 @@ def test_run_all_runs_the_functions_at_the_same_time(threads):
             with timeline.span():
                 meeting.arrive()
             return i
+
         return meet
 
     with no_new_threads("run_all"):
         result = call(threads.run_all, [func(i) for i in range(5)], within=8)
-    expect(meeting.max_together == 5,
-           f"run_all should run all 5 functions at the same time, but at most {meeting.max_together} of them "
-           "were running together. Start every thread first, and only then join them.\n"
-           f"When each function ran, one row per thread:\n{timeline.picture()}")
+    expect(
+        meeting.max_together == 5,
+        f"run_all should run all 5 functions at the same time, but at most {meeting.max_together} of them "
+        "were running together. Start every thread first, and only then join them.\n"
+        f"When each function ran, one row per thread:\n{timeline.picture()}",
+    )
     expect(result == [0, 1, 2, 3, 4], f"run_all returned {result!r}, expected [0, 1, 2, 3, 4].")
 
 
@@ -98,7 +110,9 @@ def test_run_all_runs_each_function_in_its_own_new_thread(threads):
     caller = start(threads.run_all, [lambda: log.add(threading.current_thread()) for _ in range(4)])
     caller.result()
     who = set(log.events)
-    expect(caller.thread not in who, "run_all called the functions in the calling thread; each must run in a new thread.")
+    expect(
+        caller.thread not in who, "run_all called the functions in the calling thread; each must run in a new thread."
+    )
     expect(len(who) == 4, f"The 4 functions ran in {len(who)} thread(s); run_all must give each its own thread.")
 
 
@@ -114,14 +128,21 @@ def test_run_all_returns_results_in_input_order_not_completion_order(threads):
             order.add(i)
             finished[i].set()
             return f"result {i}"
+
         return body
 
     result = call(threads.run_all, [func(i) for i in range(n)], within=8)
-    expect(order.events == [4, 3, 2, 1, 0], "The functions should have finished last-to-first in this test; "
-           f"they finished in the order {order.events}. Are they running at the same time?")
+    expect(
+        order.events == [4, 3, 2, 1, 0],
+        "The functions should have finished last-to-first in this test; "
+        f"they finished in the order {order.events}. Are they running at the same time?",
+    )
     expected = [f"result {i}" for i in range(n)]
-    expect(result == expected, f"run_all should return the results in input order:\n  expected {expected}\n"
-           f"  got      {result}\nStore each result at its function's index, not in the order they finish.")
+    expect(
+        result == expected,
+        f"run_all should return the results in input order:\n  expected {expected}\n"
+        f"  got      {result}\nStore each result at its function's index, not in the order they finish.",
+    )
 
 
 def test_run_all_of_nothing_is_an_empty_list(threads):
@@ -134,9 +155,11 @@ def test_run_all_reraises_an_exception_from_a_thread(threads):
 
     job = start(threads.run_all, [lambda: 1, boom, lambda: 3])
     job.finished()
-    expect(isinstance(job.error, ValueError),
-           "One of the functions raised ValueError('boom'); run_all should raise it in the caller, "
-           f"but it {'raised ' + repr(job.error) if job.error else 'returned ' + repr(job.value)}.")
+    expect(
+        isinstance(job.error, ValueError),
+        "One of the functions raised ValueError('boom'); run_all should raise it in the caller, "
+        f"but it {'raised ' + repr(job.error) if job.error else 'returned ' + repr(job.value)}.",
+    )
 
 
 def test_run_all_reraises_the_first_failure_in_input_order(threads):
@@ -153,9 +176,11 @@ def test_run_all_reraises_the_first_failure_in_input_order(threads):
 
     job = start(threads.run_all, [lambda: 0, first_in_input_order, first_to_fail_in_time])
     job.finished()
-    expect(isinstance(job.error, ValueError),
-           "Two functions raised: function 1 (ValueError) and function 2 (KeyError, which happened first in time). "
-           f"run_all must raise the one that comes first in the list, ValueError, but it raised {job.error!r}.")
+    expect(
+        isinstance(job.error, ValueError),
+        "Two functions raised: function 1 (ValueError) and function 2 (KeyError, which happened first in time). "
+        f"run_all must raise the one that comes first in the list, ValueError, but it raised {job.error!r}.",
+    )
 
 
 def test_run_all_raises_only_after_every_thread_finished(threads):
@@ -171,11 +196,14 @@ def test_run_all_raises_only_after_every_thread_finished(threads):
         return "slow"
 
     with no_new_threads("run_all"):
-        job = blocks(threads.run_all, [fails_at_once, slow],
-                     what="run_all([a function that fails at once, a slow function])")
+        job = blocks(
+            threads.run_all, [fails_at_once, slow], what="run_all([a function that fails at once, a slow function])"
+        )
         gate.set()
         job.finished()
-    expect(isinstance(job.error, RuntimeError), f"run_all should raise RuntimeError, but got {job.error or job.value!r}.")
+    expect(
+        isinstance(job.error, RuntimeError), f"run_all should raise RuntimeError, but got {job.error or job.value!r}."
+    )
     expect(log.events == ["slow finished"], "run_all raised before the slow function had finished.")
 
 
@@ -186,6 +214,7 @@ def test_run_all_leaves_no_thread_running(threads):
 
 
 # ------------------------------------------------------------------ start_daemon
+
 
 def test_start_daemon_returns_a_started_daemon_thread(threads):
     gate = threading.Event()
@@ -204,7 +233,11 @@ def test_start_daemon_returns_a_started_daemon_thread(threads):
     finally:
         gate.set()
     thread.join(3)
-    expect(len(seen) == 1 and seen.events[0][1:] == ("x", 2),
-           f"target should have been called once as target('x', 2); calls seen: {[e[1:] for e in seen.events]}.")
-    expect(seen.events[0][0] is thread and seen.events[0][0] is not caller,
-           "target ran in another thread than the one start_daemon returned.")
+    expect(
+        len(seen) == 1 and seen.events[0][1:] == ("x", 2),
+        f"target should have been called once as target('x', 2); calls seen: {[e[1:] for e in seen.events]}.",
+    )
+    expect(
+        seen.events[0][0] is thread and seen.events[0][0] is not caller,
+        "target ran in another thread than the one start_daemon returned.",
+    )

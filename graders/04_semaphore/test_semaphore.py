@@ -6,8 +6,19 @@ import threading
 
 import pytest
 
-from conclab.testing import (BLOCK, EventLog, Overlap, Rendezvous, blocks, call, expect, no_new_threads,
-                             run_threads, start, wait_until)
+from conclab.testing import (
+    BLOCK,
+    EventLog,
+    Overlap,
+    Rendezvous,
+    blocks,
+    call,
+    expect,
+    no_new_threads,
+    run_threads,
+    start,
+    wait_until,
+)
 
 
 def _uses_threading_semaphore(module) -> bool:
@@ -18,7 +29,8 @@ def _uses_threading_semaphore(module) -> bool:
             names = {n.attr for n in ast.walk(node) if isinstance(n, ast.Attribute)}
             names |= {n.id for n in ast.walk(node) if isinstance(n, ast.Name)}
             return bool(names & {"Semaphore", "BoundedSemaphore"} - {node.name}) or any(
-                isinstance(b, ast.Attribute) and b.attr in ("Semaphore", "BoundedSemaphore") for b in node.bases)
+                isinstance(b, ast.Attribute) and b.attr in ("Semaphore", "BoundedSemaphore") for b in node.bases
+            )
     return False
 
 
@@ -28,12 +40,17 @@ def test_negative_value_is_refused(semaphore):
 
 
 def test_non_blocking_acquire_takes_the_free_permits_then_fails_at_once(semaphore):
-    expect(not _uses_threading_semaphore(semaphore),
-           "class Semaphore uses threading.Semaphore or BoundedSemaphore: build it from threading.Condition.")
+    expect(
+        not _uses_threading_semaphore(semaphore),
+        "class Semaphore uses threading.Semaphore or BoundedSemaphore: build it from threading.Condition.",
+    )
     sem = semaphore.Semaphore(2)
     got = [call(sem.acquire, False, what="acquire(blocking=False)", within=1) for _ in range(3)]
-    expect(got == [True, True, False], f"Three acquire(blocking=False) on Semaphore(2) should return "
-           f"[True, True, False], they returned {got}. Without blocking, acquire never waits.")
+    expect(
+        got == [True, True, False],
+        f"Three acquire(blocking=False) on Semaphore(2) should return "
+        f"[True, True, False], they returned {got}. Without blocking, acquire never waits.",
+    )
     sem.release()
     expect(call(sem.acquire, False, within=1) is True, "After a release, acquire(blocking=False) should return True.")
 
@@ -48,7 +65,9 @@ def test_blocking_acquire_waits_for_a_release_from_another_thread(semaphore):
     sem = semaphore.Semaphore(0)
     waiting = blocks(sem.acquire, what="acquire() on Semaphore(0)")
     start(sem.release).result()
-    expect(waiting.result() is True, f"acquire() should return True once it got a permit, it returned {waiting.value!r}.")
+    expect(
+        waiting.result() is True, f"acquire() should return True once it got a permit, it returned {waiting.value!r}."
+    )
 
 
 def test_acquire_with_timeout_returns_false_when_the_time_is_up(semaphore):
@@ -104,7 +123,9 @@ def test_context_manager_takes_and_gives_back_a_permit(semaphore):
     with pytest.raises(KeyError):
         with sem:
             raise KeyError("inside")
-    expect(call(sem.acquire, False, within=1) is True, "Leaving `with sem:` (even by an exception) gives the permit back.")
+    expect(
+        call(sem.acquire, False, within=1) is True, "Leaving `with sem:` (even by an exception) gives the permit back."
+    )
 
 
 def test_many_threads_never_exceed_the_permits(semaphore):
@@ -122,13 +143,21 @@ def test_many_threads_never_exceed_the_permits(semaphore):
 
     run_threads(8, worker, within=8)
     expect(inside.entries == 320, f"Every acquire should eventually succeed ({inside.entries} of 320 did).")
-    expect(inside.max <= 2, f"Semaphore(2) let {inside.max} threads in at once. A woken thread must check the count "
-           "again before taking a permit: wait in a `while` loop, not an `if`.")
-    expect(call(sem.acquire, False, within=1) and call(sem.acquire, False, within=1)
-           and not call(sem.acquire, False, within=1), "After everything, the semaphore should have 2 permits again.")
+    expect(
+        inside.max <= 2,
+        f"Semaphore(2) let {inside.max} threads in at once. A woken thread must check the count "
+        "again before taking a permit: wait in a `while` loop, not an `if`.",
+    )
+    expect(
+        call(sem.acquire, False, within=1)
+        and call(sem.acquire, False, within=1)
+        and not call(sem.acquire, False, within=1),
+        "After everything, the semaphore should have 2 permits again.",
+    )
 
 
 # ------------------------------------------------------------------ bounded_map
+
 
 def test_bounded_map_runs_limit_calls_at_once_and_never_more(semaphore):
     meeting = Rendezvous(3)
@@ -143,11 +172,18 @@ def test_bounded_map_runs_limit_calls_at_once_and_never_more(semaphore):
 
     with no_new_threads("bounded_map"):
         result = call(semaphore.bounded_map, func, range(9), 3, within=8)
-    expect(meeting.max_together == 3,
-           f"With limit 3, three calls should run at the same time; at most {meeting.max_together} did.")
+    expect(
+        meeting.max_together == 3,
+        f"With limit 3, three calls should run at the same time; at most {meeting.max_together} did.",
+    )
     expect(inside.max <= 3, f"With limit 3, {inside.max} calls ran at the same time.")
-    expect(len(set(threads.events)) == 9, f"bounded_map should use one thread per item (9), it used {len(set(threads.events))}.")
-    expect(result == [x * x for x in range(9)], f"bounded_map returned {result}, expected the squares of 0..8 in order.")
+    expect(
+        len(set(threads.events)) == 9,
+        f"bounded_map should use one thread per item (9), it used {len(set(threads.events))}.",
+    )
+    expect(
+        result == [x * x for x in range(9)], f"bounded_map returned {result}, expected the squares of 0..8 in order."
+    )
 
 
 @pytest.mark.parametrize("limit", [1, 4])
@@ -182,6 +218,9 @@ def test_bounded_map_reraises_the_first_failure_after_all_finished(semaphore):
     with no_new_threads("bounded_map"):
         job = start(semaphore.bounded_map, func, range(6), 2)
         job.finished(within=8)
-    expect(isinstance(job.error, ValueError), f"Item 1 raised ValueError and item 3 KeyError: bounded_map should "
-           f"raise the first in input order, ValueError; it {'raised ' + repr(job.error) if job.error else 'returned'}.")
+    expect(
+        isinstance(job.error, ValueError),
+        f"Item 1 raised ValueError and item 3 KeyError: bounded_map should "
+        f"raise the first in input order, ValueError; it {'raised ' + repr(job.error) if job.error else 'returned'}.",
+    )
     expect(sorted(finished.events) == [0, 2, 4, 5], "bounded_map raised before every other call had finished.")

@@ -15,7 +15,8 @@ def _uses_threading_event(module) -> bool:
     for node in ast.walk(tree):
         if isinstance(node, ast.ClassDef) and node.name == "Event":
             return any(isinstance(n, ast.Attribute) and n.attr == "Event" for n in ast.walk(node)) or any(
-                isinstance(b, ast.Attribute) for b in node.bases)
+                isinstance(b, ast.Attribute) for b in node.bases
+            )
     return False
 
 
@@ -25,13 +26,17 @@ def outcome(job):
 
 # ------------------------------------------------------------------ Event
 
+
 def test_a_new_event_is_clear_and_wait_times_out_with_false(events):
     expect(not _uses_threading_event(events), "class Event uses threading.Event: build it from threading.Condition.")
     event = events.Event()
     expect(event.is_set() is False, "A new Event should not be set.")
     job = start(event.wait, 0.3, what="wait(0.3) on an Event that is not set")
     job.finished()
-    expect(job.error is None and job.value is False, f"wait(0.3) should return False when the time runs out; it {outcome(job)}.")
+    expect(
+        job.error is None and job.value is False,
+        f"wait(0.3) should return False when the time runs out; it {outcome(job)}.",
+    )
     expect(job.duration >= 0.28, f"wait(0.3) returned after {job.duration:.2f} s, before its timeout.")
 
 
@@ -53,8 +58,11 @@ def test_set_wakes_every_waiter(events):
     for waiter in waiters:
         waiter.wait(max(0.0, deadline - monotonic()))
     woken = [not w.running and w.value is True for w in waiters]
-    expect(all(woken), f"set() should wake all 5 waiting threads, but {woken.count(True)} returned True. "
-           "Use notify_all(): notify() wakes only one.")
+    expect(
+        all(woken),
+        f"set() should wake all 5 waiting threads, but {woken.count(True)} returned True. "
+        "Use notify_all(): notify() wakes only one.",
+    )
 
 
 def test_wait_with_timeout_returns_true_when_set_in_time(events):
@@ -75,7 +83,7 @@ def test_clear_resets_the_flag(events):
 # Without forced switches: set() and clear() must run back to back, before the waiter runs.
 @pytest.mark.no_chaos
 def test_a_waiter_woken_by_set_returns_true_even_if_cleared_at_once(events):
-    for attempt in range(5):
+    for _ in range(5):
         event = events.Event()
         waiter = blocks(event.wait, 1, what="wait(1)")
 
@@ -87,9 +95,12 @@ def test_a_waiter_woken_by_set_returns_true_even_if_cleared_at_once(events):
         waiter.finished()
         if waiter.value is not True:
             break
-    expect(waiter.value is True, f"A thread waiting in wait(1) was woken by set(), but wait() returned "
-           f"{waiter.value!r} because clear() came before it ran. Like threading.Event.wait, return True when the wait "
-           "was ended by set(): use the result of Condition.wait(timeout), not the flag read afterwards.")
+    expect(
+        waiter.value is True,
+        f"A thread waiting in wait(1) was woken by set(), but wait() returned "
+        f"{waiter.value!r} because clear() came before it ran. Like threading.Event.wait, return True when the wait "
+        "was ended by set(): use the result of Condition.wait(timeout), not the flag read afterwards.",
+    )
 
 
 def test_waiting_threads_use_no_cpu(events):
@@ -97,12 +108,16 @@ def test_waiting_threads_use_no_cpu(events):
     waiters = [start(event.wait, what="wait()"), start(event.wait, 30, what="wait(30)")]
     ran = lines_run_while(1.0)
     expect(all(w.running for w in waiters), "The two waiters should still be waiting.")
-    expect(ran < 5, f"While two threads waited in wait() for 1 s, {ran} lines of events.py ran: they should sleep "
-           "in Condition.wait() until set() notifies them, not loop or poll.")
+    expect(
+        ran < 5,
+        f"While two threads waited in wait() for 1 s, {ran} lines of events.py ran: they should sleep "
+        "in Condition.wait() until set() notifies them, not loop or poll.",
+    )
     call(event.set)
 
 
 # ------------------------------------------------------------------ Ticker
+
 
 def test_ticker_ticks_every_interval_and_stops_within_a_fraction_of_it(events):
     for attempt in range(3):
@@ -114,16 +129,23 @@ def test_ticker_ticks_every_interval_and_stops_within_a_fraction_of_it(events):
         ticks = 1 if attempt else 2  # the first attempt checks the ticking as well
         wait_until(lambda: len(calls) >= ticks, within=5, what=f"{ticks} tick(s) of a Ticker(1.0)")
         first = calls.events[0] - started
-        expect(first >= 0.9, f"The first tick came {first:.2f} s after start(); it should come one interval (1.0 s) after.")
-        expect(len(calls) == ticks, f"After {ticks} interval(s) there should be {ticks} tick(s), there were {len(calls)}.")
+        expect(
+            first >= 0.9, f"The first tick came {first:.2f} s after start(); it should come one interval (1.0 s) after."
+        )
+        expect(
+            len(calls) == ticks, f"After {ticks} interval(s) there should be {ticks} tick(s), there were {len(calls)}."
+        )
         threading.Event().wait(0.3)
         job = start(ticker.stop, what="stop()")
         job.finished(within=3)
         expect(job.error is None, f"stop() raised {job.error!r}.")
         next_tick_in = calls.events[-1] + 1.0 - job.started_at
-        expect(job.duration < 0.35, f"stop() took {job.duration:.2f} s, though the next tick was {next_tick_in:.2f} s "
-               "away. stop() must wake the ticker at once: wait on an Event with the interval as timeout, instead of "
-               "time.sleep.")
+        expect(
+            job.duration < 0.35,
+            f"stop() took {job.duration:.2f} s, though the next tick was {next_tick_in:.2f} s "
+            "away. stop() must wake the ticker at once: wait on an Event with the interval as timeout, instead of "
+            "time.sleep.",
+        )
         if next_tick_in >= 0.5:
             break
         # stop() was called late (a busy machine), so close to the next tick that a ticker asleep until then
@@ -138,12 +160,18 @@ def test_stop_is_prompt_for_a_long_interval_and_an_idle_ticker_uses_no_cpu(event
     ticker = events.Ticker(60.0, lambda: calls.add("tick"))
     ticker.start()
     ran = lines_run_while(0.5)
-    expect(ran < 5, f"A Ticker waiting for its 60 s interval ran {ran} lines of events.py in 0.5 s: it should sleep "
-           "in a wait, not loop or poll.")
+    expect(
+        ran < 5,
+        f"A Ticker waiting for its 60 s interval ran {ran} lines of events.py in 0.5 s: it should sleep "
+        "in a wait, not loop or poll.",
+    )
     job = start(ticker.stop, what="stop() of a Ticker(60)")
     job.finished(within=3)
-    expect(job.duration < 1.0, f"stop() of a Ticker with a 60 s interval took {job.duration:.2f} s; it should return "
-           "at once, not wait for the end of the interval.")
+    expect(
+        job.duration < 1.0,
+        f"stop() of a Ticker with a 60 s interval took {job.duration:.2f} s; it should return "
+        "at once, not wait for the end of the interval.",
+    )
     expect(not ticker.is_alive() and len(calls) == 0, "After stop() the ticker should have ended without a tick.")
     second = start(ticker.stop, what="a second stop()")
     second.finished(within=3)

@@ -4,8 +4,8 @@ import threading
 
 from conclab.testing import EventLog, Rendezvous, blocks, call, expect, no_new_threads, start, uses_module
 
-
 # ------------------------------------------------------------------ run_pipeline
+
 
 def test_every_item_passes_every_stage_in_order(pipeline):
     expect(uses_module(pipeline, "queue"), "pipeline.py should link the stages with queue.Queue.")
@@ -13,8 +13,11 @@ def test_every_item_passes_every_stage_in_order(pipeline):
     with no_new_threads("run_pipeline"):
         result = call(pipeline.run_pipeline, range(30), stages, 3, 4, within=8)
     expected = [(x + 1) * 10 - 3 for x in range(30)]
-    expect(result == expected, f"run_pipeline(range(30), [+1, *10, -3]) should return {expected[:5]}..., got "
-           f"{result[:5] if isinstance(result, list) else result!r}...")
+    expect(
+        result == expected,
+        f"run_pipeline(range(30), [+1, *10, -3]) should return {expected[:5]}..., got "
+        f"{result[:5] if isinstance(result, list) else result!r}...",
+    )
 
 
 def test_results_come_back_in_input_order_not_completion_order(pipeline):
@@ -27,8 +30,11 @@ def test_results_come_back_in_input_order_not_completion_order(pipeline):
         return x * x
 
     result = call(pipeline.run_pipeline, range(6), [slow_first], 6, 8, within=8)
-    expect(result == [x * x for x in range(6)], f"The items finished last-to-first, and run_pipeline returned "
-           f"{result}: the results must be put back in input order ([0, 1, 4, 9, 16, 25]). Send the index along.")
+    expect(
+        result == [x * x for x in range(6)],
+        f"The items finished last-to-first, and run_pipeline returned "
+        f"{result}: the results must be put back in input order ([0, 1, 4, 9, 16, 25]). Send the index along.",
+    )
 
 
 def test_each_stage_runs_in_workers_threads(pipeline):
@@ -40,14 +46,20 @@ def test_each_stage_runs_in_workers_threads(pipeline):
             names[k].add(threading.current_thread().name)
             meetings[k].arrive()
             return x
+
         return run
 
     result = call(pipeline.run_pipeline, range(12), [stage(0), stage(1)], 3, 8, within=8)
     for k in (0, 1):
-        expect(meetings[k].max_together == 3, f"Stage {k + 1} should run in 3 threads at once (workers=3), but at "
-               f"most {meetings[k].max_together} of its calls ran at the same time.")
-    expect(len(set(names[0].events) | set(names[1].events)) == 6,
-           "Each stage should have its own 3 worker threads (6 in all for 2 stages).")
+        expect(
+            meetings[k].max_together == 3,
+            f"Stage {k + 1} should run in 3 threads at once (workers=3), but at "
+            f"most {meetings[k].max_together} of its calls ran at the same time.",
+        )
+    expect(
+        len(set(names[0].events) | set(names[1].events)) == 6,
+        "Each stage should have its own 3 worker threads (6 in all for 2 stages).",
+    )
     expect(result == list(range(12)), f"run_pipeline returned {result}.")
 
 
@@ -69,9 +81,12 @@ def test_bounded_queues_hold_a_fast_stage_back(pipeline):
     gate.set()
     result = job.result(within=8)
     limit = 2 * 2 + 4 + 4  # in the slow stage, in the queue between, waiting to put, and a little slack
-    expect(ahead <= limit, f"While the last stage was stuck, the first stage went ahead with {ahead} of 200 items. "
-           f"With workers=2 and maxsize=4 it should stop after about {limit}: use queue.Queue(maxsize) so that a full "
-           "queue makes the stage before it wait (back-pressure).")
+    expect(
+        ahead <= limit,
+        f"While the last stage was stuck, the first stage went ahead with {ahead} of 200 items. "
+        f"With workers=2 and maxsize=4 it should stop after about {limit}: use queue.Queue(maxsize) so that a full "
+        "queue makes the stage before it wait (back-pressure).",
+    )
     expect(result == list(range(200)), "All 200 items should come out, in order.")
 
 
@@ -87,15 +102,24 @@ def test_a_failing_stage_is_reraised_once_every_thread_stopped(pipeline):
         return x
 
     with no_new_threads("run_pipeline"):
-        job = start(pipeline.run_pipeline, range(300), [abs, picky, abs], 2, 2,
-                    what="run_pipeline where stage 2 raises on item 7")
+        job = start(
+            pipeline.run_pipeline,
+            range(300),
+            [abs, picky, abs],
+            2,
+            2,
+            what="run_pipeline where stage 2 raises on item 7",
+        )
         job.finished(within=8)
-    expect(isinstance(job.error, ValueError) and str(job.error) == "seven",
-           f"Stage 2 raised ValueError('seven'); run_pipeline should raise it, but it "
-           f"{'raised ' + repr(job.error) if job.error else 'returned'}.")
+    expect(
+        isinstance(job.error, ValueError) and str(job.error) == "seven",
+        f"Stage 2 raised ValueError('seven'); run_pipeline should raise it, but it "
+        f"{'raised ' + repr(job.error) if job.error else 'returned'}.",
+    )
 
 
 # ------------------------------------------------------------------ TaskRunner
+
 
 def test_task_runner_runs_tasks_on_its_workers_at_once(pipeline):
     meeting = Rendezvous(3)
@@ -120,8 +144,10 @@ def test_join_waits_for_every_submitted_task(pipeline):
     joining = blocks(runner.join, what="join() while a task is still running")
     gate.set()
     joining.result()
-    expect(sorted(map(str, log.events)) == ["0", "1", "2", "3", "4", "slow"],
-           f"join() returned before every task had run; done: {log.events}.")
+    expect(
+        sorted(map(str, log.events)) == ["0", "1", "2", "3", "4", "slow"],
+        f"join() returned before every task had run; done: {log.events}.",
+    )
     call(runner.shutdown)
 
 
@@ -134,8 +160,10 @@ def test_a_failing_task_neither_kills_its_worker_nor_hangs_join(pipeline):
     job.finished()
     expect(job.error is None, f"join() raised {job.error!r}.")
     expect(log.events == ["after"], "After a task raised, the (only) worker should go on with the next task.")
-    expect(len(runner.errors) == 1 and isinstance(runner.errors[0], ZeroDivisionError),
-           f"runner.errors should hold the ZeroDivisionError of the failing task, it holds {runner.errors!r}.")
+    expect(
+        len(runner.errors) == 1 and isinstance(runner.errors[0], ZeroDivisionError),
+        f"runner.errors should hold the ZeroDivisionError of the failing task, it holds {runner.errors!r}.",
+    )
     runner.submit(log.add, "later")
     call(runner.join)
     expect(log.events == ["after", "later"], "The worker should still run tasks submitted later.")
@@ -152,5 +180,7 @@ def test_shutdown_finishes_queued_tasks_stops_every_worker_and_can_be_repeated(p
         call(runner.shutdown)
         expect("slow" in log.events, "shutdown() returned while a task was still running: join the workers.")
         call(runner.shutdown, what="a second shutdown()")
-    expect(sorted(map(str, log.events)) == sorted(map(str, [*range(20), "slow"])),
-           "shutdown() should let the queued tasks run before stopping.")
+    expect(
+        sorted(map(str, log.events)) == sorted(map(str, [*range(20), "slow"])),
+        "shutdown() should let the queued tasks run before stopping.",
+    )

@@ -11,8 +11,7 @@ import threading
 
 import pytest
 
-from conclab.locks import LockTable
-from conclab.testing import EventLog, call, expect, run_threads
+from conclab.testing import EventLog, LockTable, call, expect, run_threads
 
 
 class Meals:
@@ -34,13 +33,21 @@ class Meals:
 
     def check(self, meals):
         n = len(self.forks)
-        expect(not self.problems.events, "Philosopher i must hold forks[i] and forks[(i + 1) % n] while eating: "
-               + "; ".join(sorted(set(self.problems.events))[:3]) + ".")
+        expect(
+            not self.problems.events,
+            "Philosopher i must hold forks[i] and forks[(i + 1) % n] while eating: "
+            + "; ".join(sorted(set(self.problems.events))[:3])
+            + ".",
+        )
         counts = [sum(1 for j, _ in self.log.events if j == i) for i in range(n)]
-        expect(counts == [meals] * n, f"Each of the {n} philosophers should eat {meals} times; they ate {counts} times.")
+        expect(
+            counts == [meals] * n, f"Each of the {n} philosophers should eat {meals} times; they ate {counts} times."
+        )
         threads = {i: {name for j, name in self.log.events if j == i} for i in range(n)}
-        expect(all(len(names) == 1 for names in threads.values()) and len(set().union(*threads.values())) == n,
-               "Each philosopher should be one thread of its own that eats all its meals.")
+        expect(
+            all(len(names) == 1 for names in threads.values()) and len(set().union(*threads.values())) == n,
+            "Each philosopher should be one thread of its own that eats all its meals.",
+        )
 
 
 def dinner(philosophers, first_hold):
@@ -63,6 +70,7 @@ def test_every_philosopher_eats_every_meal_holding_both_forks(philosophers):
 
 
 # ------------------------------------------------------------------ transfer
+
 
 class Account:
     """An account as transfer() gets it: .id, .lock and .balance (checked: only its own
@@ -90,25 +98,35 @@ def test_transfers_in_opposite_directions_do_not_deadlock(philosophers):
     a, b = Account(table, 1, 1000), Account(table, 2, 1000)
 
     def both_ways():
-        run_threads(6, lambda i: [philosophers.transfer(a, b, 10) if i % 2 else philosophers.transfer(b, a, 10)
-                                  for _ in range(3)], within=8, what="transfer")
+        run_threads(
+            6,
+            lambda i: [philosophers.transfer(a, b, 10) if i % 2 else philosophers.transfer(b, a, 10) for _ in range(3)],
+            within=8,
+            what="transfer",
+        )
 
     table.run(both_ways, what="3 threads moving money from a to b and 3 from b to a", within=9)
-    expect(a.balance == 1000 and b.balance == 1000,
-           f"Equal transfers both ways should leave both accounts at 1000; they are {a.balance} and {b.balance}.")
+    expect(
+        a.balance == 1000 and b.balance == 1000,
+        f"Equal transfers both ways should leave both accounts at 1000; they are {a.balance} and {b.balance}.",
+    )
 
 
 def test_transfer_moves_money_only_when_it_may(philosophers):
     table = LockTable()
     a, b = Account(table, 7, 100), Account(table, 3, 50)
     call(philosophers.transfer, a, b, 30)
-    expect((a.balance, b.balance) == (70, 80), f"transfer(a, b, 30) from 100 and 50 should give 70 and 80, "
-           f"not {a.balance} and {b.balance}.")
+    expect(
+        (a.balance, b.balance) == (70, 80),
+        f"transfer(a, b, 30) from 100 and 50 should give 70 and 80, not {a.balance} and {b.balance}.",
+    )
     for amount, why in [(0, "an amount of 0"), (-5, "a negative amount"), (71, "more than the balance (70)")]:
         with pytest.raises(ValueError):
             call(philosophers.transfer, a, b, amount, what=f"transfer(a, b, {amount})")
-        expect((a.balance, b.balance) == (70, 80), f"A transfer refused for {why} must change nothing; the "
-               f"balances became {a.balance} and {b.balance}.")
+        expect(
+            (a.balance, b.balance) == (70, 80),
+            f"A transfer refused for {why} must change nothing; the balances became {a.balance} and {b.balance}.",
+        )
     expect(not a.lock.locked() and not b.lock.locked(), "A refused transfer must release both locks.")
 
 
@@ -138,12 +156,19 @@ def test_a_transfer_is_atomic(philosophers):
 
     table.run(both, what="transfers while an auditor checks the total", within=9)
     wrong = sorted({total for total in seen.events if total != 1000})
-    expect(not wrong, f"An auditor holding both locks saw the total at {wrong[:3]} instead of 1000: money was "
-           "missing in the middle of a transfer. Hold both locks for the whole transfer.")
+    expect(
+        not wrong,
+        f"An auditor holding both locks saw the total at {wrong[:3]} instead of 1000: money was "
+        "missing in the middle of a transfer. Hold both locks for the whole transfer.",
+    )
     writes = a.unlocked_writes.events + b.unlocked_writes.events
-    expect(not writes, f"A balance was changed by a thread that did not hold that account's lock ({len(writes)} times).")
-    expect((a.balance, b.balance) == (488, 512), f"After the transfers the balances should be 488 and 512, "
-           f"they are {a.balance} and {b.balance}.")
+    expect(
+        not writes, f"A balance was changed by a thread that did not hold that account's lock ({len(writes)} times)."
+    )
+    expect(
+        (a.balance, b.balance) == (488, 512),
+        f"After the transfers the balances should be 488 and 512, they are {a.balance} and {b.balance}.",
+    )
 
 
 def test_two_transfers_from_one_account_cannot_overdraw_it(philosophers):
@@ -159,12 +184,17 @@ def test_two_transfers_from_one_account_cannot_overdraw_it(philosophers):
         except ValueError:
             refused.add(i)
 
-    table.run(lambda: run_threads(2, send, within=8, what="transfer"), what="transfer(a, b, 80) and "
-              "transfer(a, c, 80) at the same time, from a balance of 100", within=9)
-    expect(len(refused) == 1 and a.balance == 20 and b.balance + c.balance == 80,
-           "Two threads each tried to move 80 out of an account holding 100 at the same time: one should succeed "
-           f"and the other get ValueError. Instead {2 - len(refused)} succeeded and the balance became {a.balance}. "
-           "Check the balance after taking the locks, not before.")
+    table.run(
+        lambda: run_threads(2, send, within=8, what="transfer"),
+        what="transfer(a, b, 80) and transfer(a, c, 80) at the same time, from a balance of 100",
+        within=9,
+    )
+    expect(
+        len(refused) == 1 and a.balance == 20 and b.balance + c.balance == 80,
+        "Two threads each tried to move 80 out of an account holding 100 at the same time: one should succeed "
+        f"and the other get ValueError. Instead {2 - len(refused)} succeeded and the balance became {a.balance}. "
+        "Check the balance after taking the locks, not before.",
+    )
 
 
 def test_many_transfers_between_many_accounts(philosophers):
@@ -181,8 +211,9 @@ def test_many_transfers_between_many_accounts(philosophers):
             except ValueError:
                 refused.add(i)
 
-    table.run(lambda: run_threads(6, worker, within=8, what="transfer"), what="6 threads making 150 transfers",
-              within=9)
+    table.run(
+        lambda: run_threads(6, worker, within=8, what="transfer"), what="6 threads making 150 transfers", within=9
+    )
     balances = [account.balance for account in accounts]
     expect(sum(balances) == 500, f"Money appeared or vanished: the balances add up to {sum(balances)}, not 500.")
     expect(min(balances) >= 0, f"An account went below zero ({balances}): check the balance after taking the locks.")

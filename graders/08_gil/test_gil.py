@@ -4,14 +4,14 @@ import threading
 
 import pytest
 
-from conclab.parallel import ChildWork, busy, expect_speedup, idle
-from conclab.testing import InFlight, call, expect, no_new_threads
+from conclab.testing import ChildWork, InFlight, busy, call, expect, expect_speedup, idle, no_new_threads
 
 SMALL = [0, 1, 2, 3, 10, 100, 1000, 7919, 7920]
 PRIMES_BELOW = [0, 0, 0, 1, 4, 25, 168, 999, 1000]
 
 
 # ------------------------------------------------------------------ fetch_all (I/O bound: threads)
+
 
 @pytest.mark.parametrize("workers", [3, 8])
 def test_fetch_all_has_workers_fetches_in_flight_and_never_more(gil, workers):
@@ -27,6 +27,7 @@ def test_fetch_all_has_workers_fetches_in_flight_and_never_more(gil, workers):
 
 # ------------------------------------------------------------------ count_primes (CPU bound: processes)
 
+
 @pytest.mark.no_chaos
 @pytest.mark.parametrize("workers", [2, 3])
 def test_count_primes_computes_right_in_worker_processes(gil, workers):
@@ -35,30 +36,41 @@ def test_count_primes_computes_right_in_worker_processes(gil, workers):
     pids = work.pids()
     expect(result == [3245] * 6, f"count_primes([30000] * 6) should be [3245] * 6, got {result}.")
     small = call(gil.count_primes, SMALL, workers, within=25)
-    expect(small == PRIMES_BELOW, f"count_primes({SMALL}) should be {PRIMES_BELOW} (primes below each limit), "
-           f"got {small}.")
+    expect(
+        small == PRIMES_BELOW, f"count_primes({SMALL}) should be {PRIMES_BELOW} (primes below each limit), got {small}."
+    )
     expect(call(gil.count_primes, [], workers, within=25) == [], "count_primes([]) should return [].")
-    expect(len(pids) >= 2, f"count_primes(..., workers={workers}) did its computing in {len(pids)} child "
-           "process(es). CPU-bound Python code runs one thread at a time under the GIL: compute in a "
-           "multiprocessing.Pool of `workers` processes.")
-    expect(len(work.cpu_by_pid) <= workers + 1,
-           f"count_primes(..., workers={workers}) started {len(work.cpu_by_pid)} processes: use `workers` of them.")
+    expect(
+        len(pids) >= 2,
+        f"count_primes(..., workers={workers}) did its computing in {len(pids)} child "
+        "process(es). CPU-bound Python code runs one thread at a time under the GIL: compute in a "
+        "multiprocessing.Pool of `workers` processes.",
+    )
+    expect(
+        len(work.cpu_by_pid) <= workers + 1,
+        f"count_primes(..., workers={workers}) started {len(work.cpu_by_pid)} processes: use `workers` of them.",
+    )
 
 
 @pytest.mark.no_chaos
 @pytest.mark.alone
 def test_count_primes_is_really_faster_with_two_processes(gil):
-    expect_speedup(lambda size, workers: call(gil.count_primes, [size] * 4, workers, within=25),
-                   size=5_000, limit=2_000_000, what=lambda size: f"count_primes([{size}] * 4)")
+    expect_speedup(
+        lambda size, workers: call(gil.count_primes, [size] * 4, workers, within=25),
+        size=5_000,
+        limit=2_000_000,
+        what=lambda size: f"count_primes([{size}] * 4)",
+    )
 
 
 # ------------------------------------------------------------------ classify
 
+
 @pytest.mark.no_chaos
 @pytest.mark.alone  # CPU time over wall time: on a crowded machine a computing thread gets less than half a CPU
 def test_classify_tells_computing_from_waiting(gil):
-    expect(call(gil.classify, lambda: busy(0.3)) == "cpu", "A function that computes for 0.3 s is CPU bound: \"cpu\".")
-    expect(call(gil.classify, lambda: idle(0.3)) == "io", "A function that sleeps for 0.3 s is I/O bound: \"io\".")
+    expect(call(gil.classify, lambda: busy(0.3)) == "cpu", 'A function that computes for 0.3 s is CPU bound: "cpu".')
+    expect(call(gil.classify, lambda: idle(0.3)) == "io", 'A function that sleeps for 0.3 s is I/O bound: "io".')
 
 
 @pytest.mark.no_chaos
@@ -77,6 +89,9 @@ def test_classify_counts_only_the_calling_threads_cpu_time(gil):
     finally:
         stop.set()
         spinner.join()
-    expect(verdict == "io", "A function that sleeps is \"io\", even while another thread of the process computes. "
-           "Measure the CPU time of the calling thread (time.thread_time), not of the whole process "
-           f"(time.process_time); classify said {verdict!r}.")
+    expect(
+        verdict == "io",
+        'A function that sleeps is "io", even while another thread of the process computes. '
+        "Measure the CPU time of the calling thread (time.thread_time), not of the whole process "
+        f"(time.process_time); classify said {verdict!r}.",
+    )

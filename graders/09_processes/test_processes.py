@@ -5,10 +5,17 @@ import multiprocessing
 import psutil
 import pytest
 
-from conclab import workers
-from conclab.cleanup import process_ids, started_since, unjoined_children
-from conclab.parallel import ChildWork
-from conclab.testing import call, drain, expect, start
+from conclab.testing import (
+    ChildWork,
+    call,
+    drain,
+    expect,
+    process_ids,
+    start,
+    started_since,
+    unjoined_children,
+    workers,
+)
 
 pytestmark = pytest.mark.no_chaos  # child processes: forced thread switches do not apply
 
@@ -20,50 +27,67 @@ pytestmark = pytest.mark.no_chaos  # child processes: forced thread switches do 
 def test_count_in_processes_loses_no_update(processes, n, increments):
     with ChildWork() as work:
         result = call(processes.count_in_processes, n, increments, within=30)
-    expect(result != 0 or n * increments == 0,
-           f"count_in_processes({n}, {increments}) returned 0: each process changed its own copy of the counter. "
-           "Processes share no memory: use a multiprocessing.Value.")
-    expect(result == n * increments,
-           f"count_in_processes({n}, {increments}) returned {result}, expected {n * increments}: "
-           f"{n * increments - result} updates were lost. `value.value += 1` reads, adds and writes: hold "
-           "value.get_lock() around it.")
+    expect(
+        result != 0 or n * increments == 0,
+        f"count_in_processes({n}, {increments}) returned 0: each process changed its own copy of the counter. "
+        "Processes share no memory: use a multiprocessing.Value.",
+    )
+    expect(
+        result == n * increments,
+        f"count_in_processes({n}, {increments}) returned {result}, expected {n * increments}: "
+        f"{n * increments - result} updates were lost. `value.value += 1` reads, adds and writes: hold "
+        "value.get_lock() around it.",
+    )
     if increments >= 10_000:  # long enough for every process to be seen at work
-        expect(len(work.cpu_by_pid) >= n, f"count_in_processes({n}, ...) should start {n} processes; "
-               f"{len(work.cpu_by_pid)} were seen.")
+        expect(
+            len(work.cpu_by_pid) >= n,
+            f"count_in_processes({n}, ...) should start {n} processes; {len(work.cpu_by_pid)} were seen.",
+        )
 
 
 def test_run_with_timeout_returns_the_exit_code(processes):
     for target, args, code in [(workers.sleep_for, (0.05,), 0), (workers.exit_with, (3,), 3), (workers.fail, (), 1)]:
         got = call(processes.run_with_timeout, target, args, 5.0, within=15)
-        expect(got == code, f"run_with_timeout({target.__name__}{args}) should return the exit code {code}, got {got!r}.")
+        expect(
+            got == code, f"run_with_timeout({target.__name__}{args}) should return the exit code {code}, got {got!r}."
+        )
 
 
 def test_run_with_timeout_terminates_and_reaps_a_child_that_runs_too_long(processes):
     before, unjoined_before = process_ids(), unjoined_children()
-    job = start(processes.run_with_timeout, workers.sleep_for, (60,), 0.5, what="run_with_timeout(sleep 60 s, timeout=0.5)")
+    job = start(
+        processes.run_with_timeout, workers.sleep_for, (60,), 0.5, what="run_with_timeout(sleep 60 s, timeout=0.5)"
+    )
     got = job.result(within=8)
     expect(got is None, f"run_with_timeout should return None when the child was still running; it returned {got!r}.")
     expect(job.duration < 4, f"run_with_timeout(..., timeout=0.5) took {job.duration:.1f} s.")
     left = started_since(before)
     alive = [p for p in left if p.status() != psutil.STATUS_ZOMBIE]
     expect(not alive, "run_with_timeout returned but the child process is still running: terminate() it.")
-    expect(not left and not unjoined_children() - unjoined_before,
-           "run_with_timeout terminated the child but never joined it (under the fork start method it stays a "
-           "zombie): join() it after terminate().")
+    expect(
+        not left and not unjoined_children() - unjoined_before,
+        "run_with_timeout terminated the child but never joined it (under the fork start method it stays a "
+        "zombie): join() it after terminate().",
+    )
 
 
 def test_square_process_sends_its_result_from_the_child(processes):
     results = multiprocessing.Queue()
     workers_ = [processes.SquareProcess(n, results) for n in (3, 7, 11)]
-    expect(all(isinstance(w, multiprocessing.Process) for w in workers_), "SquareProcess must subclass multiprocessing.Process.")
+    expect(
+        all(isinstance(w, multiprocessing.Process) for w in workers_),
+        "SquareProcess must subclass multiprocessing.Process.",
+    )
     for w in workers_:
         w.start()
     for w in workers_:  # a tuple fits in the pipe's buffer: joining first cannot block on it
         w.join(20)
     got = drain(results, len(workers_))
-    expect(sorted(got) == [(3, 9), (7, 49), (11, 121)],
-           f"The three SquareProcess children should put (3, 9), (7, 49) and (11, 121) on the results queue; "
-           f"the queue got {sorted(got)}. An attribute set in run() stays in the child's copy of the object.")
+    expect(
+        sorted(got) == [(3, 9), (7, 49), (11, 121)],
+        f"The three SquareProcess children should put (3, 9), (7, 49) and (11, 121) on the results queue; "
+        f"the queue got {sorted(got)}. An attribute set in run() stays in the child's copy of the object.",
+    )
 
 
 def test_everything_works_under_the_spawn_start_method(processes):
@@ -81,8 +105,10 @@ def test_everything_works_under_the_spawn_start_method(processes):
         got = next(iter(drain(results, 1)), None)
     finally:
         multiprocessing.set_start_method(previous, force=True)
-    expect(job.error is None and job.value == 200,
-           f"Under the spawn start method count_in_processes(2, 100) "
-           f"{'raised ' + repr(job.error) if job.error else 'returned ' + repr(job.value)}, expected 200. Child "
-           "processes get their target by name: use a function defined at the top level of processes.py.")
+    expect(
+        job.error is None and job.value == 200,
+        f"Under the spawn start method count_in_processes(2, 100) "
+        f"{'raised ' + repr(job.error) if job.error else 'returned ' + repr(job.value)}, expected 200. Child "
+        "processes get their target by name: use a function defined at the top level of processes.py.",
+    )
     expect(got == (5, 25), f"Under spawn, SquareProcess(5) should put (5, 25) on the queue; got {got!r}.")

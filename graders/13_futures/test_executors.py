@@ -7,14 +7,25 @@ import time
 
 import pytest
 
-from conclab import workers
-from conclab.parallel import ChildWork, expect_speedup
-from conclab.testing import EventLog, InFlight, call, expect, fail, no_new_threads, no_pool_left, wait_until
+from conclab.testing import (
+    ChildWork,
+    EventLog,
+    InFlight,
+    call,
+    expect,
+    expect_speedup,
+    fail,
+    no_new_threads,
+    no_pool_left,
+    wait_until,
+    workers,
+)
 
 TIMEOUTS = (TimeoutError, concurrent.futures.TimeoutError)  # the same class from Python 3.11 on
 
 
 # ------------------------------------------------------------------ fetch_all
+
 
 def test_fetch_all_maps_every_url_to_its_result_or_its_exception(executors):
     errors = {f"http://example.test/{i}": KeyError(f"no page {i}") for i in (1, 4)}
@@ -29,14 +40,21 @@ def test_fetch_all_maps_every_url_to_its_result_or_its_exception(executors):
         try:
             result = call(executors.fetch_all, urls, fetch, within=5, what="fetch_all(6 urls, fetch)")
         except KeyError as error:
-            fail(f"fetch_all let the exception of one fetch escape ({error!r}). Map that url to its exception "
-                 "(future.exception()) and go on with the others.")
+            fail(
+                f"fetch_all let the exception of one fetch escape ({error!r}). Map that url to its exception "
+                "(future.exception()) and go on with the others."
+            )
     expected = {url: errors.get(url, url.upper()) for url in urls}
-    expect(isinstance(result, dict) and set(result) == set(urls), f"fetch_all should return a dict with every url "
-           f"as a key; got {result!r}.")
+    expect(
+        isinstance(result, dict) and set(result) == set(urls),
+        f"fetch_all should return a dict with every url as a key; got {result!r}.",
+    )
     wrong = [url for url in urls if result[url] is not expected[url] and result[url] != expected[url]]
-    expect(not wrong, f"fetch_all gave wrong values for {wrong}: a url maps to fetch(url), or to the very exception "
-           f"fetch raised for it. Got {[result[url] for url in wrong]!r}.")
+    expect(
+        not wrong,
+        f"fetch_all gave wrong values for {wrong}: a url maps to fetch(url), or to the very exception "
+        f"fetch raised for it. Got {[result[url] for url in wrong]!r}.",
+    )
     expect(call(executors.fetch_all, [], fetch) == {}, "fetch_all([], fetch) should return {}.")
 
 
@@ -46,13 +64,18 @@ def test_fetch_all_has_max_workers_fetches_in_flight_and_never_more(executors, m
     urls = [f"http://example.test/{'x' * i}" for i in range(24)]
     args = (urls, fetch, max_workers) if max_workers != 8 else (urls, fetch)  # 8 is the default
     with no_new_threads("fetch_all"):
-        result = call(executors.fetch_all, *args, within=8, what=f"fetch_all(24 urls, fetch, max_workers={max_workers})")
-    fetch.check(f"max_workers={max_workers}", "Submit every fetch to a ThreadPoolExecutor(max_workers=max_workers) "
-                "before waiting for any.")
+        result = call(
+            executors.fetch_all, *args, within=8, what=f"fetch_all(24 urls, fetch, max_workers={max_workers})"
+        )
+    fetch.check(
+        f"max_workers={max_workers}",
+        "Submit every fetch to a ThreadPoolExecutor(max_workers=max_workers) before waiting for any.",
+    )
     expect(result == {url: len(url) for url in urls}, "fetch_all should map each url to fetch(url).")
 
 
 # ------------------------------------------------------------------ first_success
+
 
 class Gate:
     """Functions for first_success that wait until the grader opens the gate, and a log
@@ -68,6 +91,7 @@ class Gate:
             self.open.wait(10)
             self.log.add("finished", name)
             return value
+
         func.__name__ = name
         return func
 
@@ -76,8 +100,11 @@ class Gate:
 
     def release(self, what):
         self.open.set()
-        wait_until(lambda: len([e for e in self.log.events if e[0] == "finished"]) == len(self.started()),
-                   within=5, what=f"the functions of {what} to finish")
+        wait_until(
+            lambda: len([e for e in self.log.events if e[0] == "finished"]) == len(self.started()),
+            within=5,
+            what=f"the functions of {what} to finish",
+        )
 
 
 def test_first_success_returns_the_first_to_succeed_without_waiting_for_the_others(executors):
@@ -93,14 +120,24 @@ def test_first_success_returns_the_first_to_succeed_without_waiting_for_the_othe
     funcs = [gate.blocked("slow", "slow"), fails_at_once, succeeds_soon]
     what = "first_success([slow, fails_at_once, succeeds_soon])"
     try:
-        result = call(executors.first_success, funcs, within=3,
-                      what=f"{what}, where `slow` only returns once first_success has returned,")
+        result = call(
+            executors.first_success,
+            funcs,
+            within=3,
+            what=f"{what}, where `slow` only returns once first_success has returned,",
+        )
     finally:
         gate.release(what)
-    expect(result == "soon", f"{what} should return 'soon', the result of the first function to succeed (the order "
-           f"in which they finish, not the order of the list); got {result!r}.")
-    wait_until(lambda: not [t for t in threading.enumerate() if t.name.startswith("ThreadPoolExecutor")],
-               within=5, what="the executor's threads to end after the functions finished")
+    expect(
+        result == "soon",
+        f"{what} should return 'soon', the result of the first function to succeed (the order "
+        f"in which they finish, not the order of the list); got {result!r}.",
+    )
+    wait_until(
+        lambda: not [t for t in threading.enumerate() if t.name.startswith("ThreadPoolExecutor")],
+        within=5,
+        what="the executor's threads to end after the functions finished",
+    )
 
 
 def test_first_success_cancels_the_functions_that_have_not_started(executors):
@@ -118,16 +155,24 @@ def test_first_success_cancels_the_functions_that_have_not_started(executors):
     funcs = [wins, holds_a_worker] + [gate.blocked(f"queued {i}") for i in range(6)]
     what = "first_success([wins, busy, queued 0, ..., queued 5], max_workers=2)"
     try:
-        result = call(executors.first_success, funcs, 2, within=3,
-                      what=f"{what}, where busy and the queued functions only return once first_success has returned,")
+        result = call(
+            executors.first_success,
+            funcs,
+            2,
+            within=3,
+            what=f"{what}, where busy and the queued functions only return once first_success has returned,",
+        )
         expect(result == "won", f"{what} should return 'won', got {result!r}.")
     finally:
         gate.release(what)
     time.sleep(0.2)  # a queued function that was not cancelled would start now
     queued = [name for name in gate.started() if name.startswith("queued")]
-    expect(len(queued) <= 1, f"After {what} returned, {len(queued)} of the queued functions still ran ({queued}). "
-           "Cancel the futures that have not started (future.cancel(), or executor.shutdown(cancel_futures=True)) "
-           "before returning; at most the one a worker took right away may start.")
+    expect(
+        len(queued) <= 1,
+        f"After {what} returned, {len(queued)} of the queued functions still ran ({queued}). "
+        "Cancel the futures that have not started (future.cancel(), or executor.shutdown(cancel_futures=True)) "
+        "before returning; at most the one a worker took right away may start.",
+    )
 
 
 def test_first_success_gives_up_after_the_timeout(executors):
@@ -166,11 +211,15 @@ def test_first_success_reraises_the_last_failure_when_all_fail(executors):
         raised = str(error)
     else:
         fail(f"{what} returned {result!r}, but every function failed: raise the last failure.")
-    expect(raised == "failed last", f"{what} raised ValueError({raised!r}); when every function fails, the last "
-           "failure (in the order they finish) should reach the caller: ValueError('failed last').")
+    expect(
+        raised == "failed last",
+        f"{what} raised ValueError({raised!r}); when every function fails, the last "
+        "failure (in the order they finish) should reach the caller: ValueError('failed last').",
+    )
 
 
 # ------------------------------------------------------------------ parallel_map
+
 
 @pytest.mark.no_chaos
 @pytest.mark.parametrize("max_workers", [1, 2, 3])
@@ -183,18 +232,30 @@ def test_parallel_map_computes_in_order_in_worker_processes(executors, max_worke
             result = call(executors.parallel_map, workers.BurnElsewhere(), items, max_workers, within=25, what=what)
         except workers.ComputedHere as error:
             computed_here = error
-    expect(computed_here is None, f"{what} called burn in the calling process (in a thread of it, or without any "
-           "worker). Threads take turns on the GIL: use a ProcessPoolExecutor.")
+    expect(
+        computed_here is None,
+        f"{what} called burn in the calling process (in a thread of it, or without any "
+        "worker). Threads take turns on the GIL: use a ProcessPoolExecutor.",
+    )
     expect(result == [workers.burn(n) for n in items], f"{what} should return burn(item) for each item, in order.")
     computing = work.pids()  # a tenth of the work: a worker that started late under load still counts
-    expect(computing, f"{what} computed nothing in worker processes. Threads take turns on the GIL: use a "
-           "ProcessPoolExecutor.")
-    expect(len(computing) >= min(max_workers, 2), f"{what} computed in {len(computing)} worker process(es); at least "
-           f"{min(max_workers, 2)} should share the work.")
-    expect(len(work.cpu_by_pid) <= max_workers, f"{what} started {len(work.cpu_by_pid)} processes: use "
-           "max_workers of them.")
-    expect(call(executors.parallel_map, workers.burn, [], max_workers, within=25) == [],
-           "parallel_map(func, []) should return [].")
+    expect(
+        computing,
+        f"{what} computed nothing in worker processes. Threads take turns on the GIL: use a ProcessPoolExecutor.",
+    )
+    expect(
+        len(computing) >= min(max_workers, 2),
+        f"{what} computed in {len(computing)} worker process(es); at least "
+        f"{min(max_workers, 2)} should share the work.",
+    )
+    expect(
+        len(work.cpu_by_pid) <= max_workers,
+        f"{what} started {len(work.cpu_by_pid)} processes: use max_workers of them.",
+    )
+    expect(
+        call(executors.parallel_map, workers.burn, [], max_workers, within=25) == [],
+        "parallel_map(func, []) should return [].",
+    )
 
 
 @pytest.mark.no_chaos
@@ -208,8 +269,10 @@ def test_parallel_map_sends_many_small_items_in_chunks(executors):
     expect(result == [i * i for i in items], "parallel_map(square, range(20000)) gave wrong results.")
     # With chunks the workers live a few milliseconds, too short to watch; but a call made by a
     # thread of this process is counted here, and one made in a worker process is not.
-    expect(workers.counted_calls.get(os.getpid(), 0) == here, f"{what} computed in threads of the calling process, "
-           "not in worker processes: use a ProcessPoolExecutor.")
+    expect(
+        workers.counted_calls.get(os.getpid(), 0) == here,
+        f"{what} computed in threads of the calling process, not in worker processes: use a ProcessPoolExecutor.",
+    )
     reference_started = time.perf_counter()
     with concurrent.futures.ProcessPoolExecutor(2) as executor:  # one item per message
         list(executor.map(workers.square, items))
@@ -217,13 +280,20 @@ def test_parallel_map_sends_many_small_items_in_chunks(executors):
     started = time.perf_counter()
     call(executors.parallel_map, workers.counted_square, items, 2, within=30, what=what)
     best = min(best, time.perf_counter() - started)
-    expect(best * 3 < one_by_one, f"{what} took {best:.2f} s; sending the items one by one took {one_by_one:.2f} s "
-           "here. A message to a worker costs far more than squaring a number: pass a chunksize to executor.map "
-           "(for example _chunksize(len(items), max_workers)).")
+    expect(
+        best * 3 < one_by_one,
+        f"{what} took {best:.2f} s; sending the items one by one took {one_by_one:.2f} s "
+        "here. A message to a worker costs far more than squaring a number: pass a chunksize to executor.map "
+        "(for example _chunksize(len(items), max_workers)).",
+    )
 
 
 @pytest.mark.no_chaos
 @pytest.mark.alone
 def test_parallel_map_is_really_faster_with_two_processes(executors):
-    expect_speedup(lambda size, n: call(executors.parallel_map, workers.burn, [size] * 8, n, within=30),
-                   size=100_000, limit=32_000_000, what=lambda size: f"parallel_map(burn, [{size}] * 8)")
+    expect_speedup(
+        lambda size, n: call(executors.parallel_map, workers.burn, [size] * 8, n, within=30),
+        size=100_000,
+        limit=32_000_000,
+        what=lambda size: f"parallel_map(burn, [{size}] * 8)",
+    )

@@ -15,12 +15,33 @@ from multiprocessing.connection import Client
 
 import pytest
 
-from conclab.messaging import (ClientProcesses, ServerProgram, new_authkey, port_is_free, put_and_get, put_range,
-                               request_and_vanish, server_thread)
-from conclab.testing import call, expect, fail, no_new_threads, run_threads, start
+from conclab.testing import (
+    ClientProcesses,
+    ServerProgram,
+    call,
+    expect,
+    fail,
+    new_authkey,
+    no_new_threads,
+    port_is_free,
+    put_and_get,
+    put_range,
+    request_and_vanish,
+    run_threads,
+    server_thread,
+    start,
+)
 
-MALFORMED = ["hello", 42, (), ("get",), ("get", "k", "extra"), ("put", "k"), ("frobnicate", "k"),
-             ("put", ["a list is no key"], 1)]
+MALFORMED = [
+    "hello",
+    42,
+    (),
+    ("get",),
+    ("get", "k", "extra"),
+    ("put", "k"),
+    ("frobnicate", "k"),
+    ("put", ["a list is no key"], 1),
+]
 
 
 @pytest.fixture
@@ -48,24 +69,32 @@ def raises(exc_type, fn, *args, what):
 
 # ------------------------------------------------------------------ the protocol
 
+
 def test_the_server_program_stores_gets_and_deletes_values(kvstore, server):
     with connect(kvstore, server.address, server.authkey) as kv:
         call(kv.put, "colour", "blue", within=5)
-        expect(call(kv.get, "colour", within=5) == "blue", "After put('colour', 'blue'), get('colour') should give "
-               "'blue'.")
+        expect(
+            call(kv.get, "colour", within=5) == "blue", "After put('colour', 'blue'), get('colour') should give 'blue'."
+        )
         call(kv.put, "colour", "green", within=5)
         expect(call(kv.get, "colour", within=5) == "green", "put('colour', 'green') should replace 'blue'.")
         value = {"tags": [1, 2], "none": None}
         call(kv.put, ("point", 3), value, within=5)
         got = call(kv.get, ("point", 3), within=5)
-        expect(got == value, f"put(('point', 3), {value!r}) then get(('point', 3)) gave {got!r}: keys and values can "
-               "be any picklable Python objects (keys must be hashable).")
+        expect(
+            got == value,
+            f"put(('point', 3), {value!r}) then get(('point', 3)) gave {got!r}: keys and values can "
+            "be any picklable Python objects (keys must be hashable).",
+        )
         call(kv.put, "nothing", None, within=5)
         expect(call(kv.get, "nothing", within=5) is None, "A key whose value is None should give None.")
         with connect(kvstore, server.address, server.authkey, "a second KVClient") as other:
             got = call(other.get, "colour", within=5)
-            expect(got == "green", f"A second client should see what the first one stored: get('colour') gave "
-                   f"{got!r}, expected 'green'. There is one store, in the server, shared by every client.")
+            expect(
+                got == "green",
+                f"A second client should see what the first one stored: get('colour') gave "
+                f"{got!r}, expected 'green'. There is one store, in the server, shared by every client.",
+            )
         call(kv.delete, "colour", within=5)
         raises(KeyError, kv.get, "colour", what="get('colour') after delete('colour')")
         raises(KeyError, kv.get, "never stored", what="get('never stored')")
@@ -74,14 +103,21 @@ def test_the_server_program_stores_gets_and_deletes_values(kvstore, server):
 
 def test_replies_follow_the_protocol(server):
     conn = server.connect()
-    for request, expected in [(("put", "k", 41), ("ok", None)), (("get", "k"), ("ok", 41)),
-                              (("put", "k", 42), ("ok", None)), (("get", "k"), ("ok", 42)),
-                              (("delete", "k"), ("ok", None))]:
+    for request, expected in [
+        (("put", "k", 41), ("ok", None)),
+        (("get", "k"), ("ok", 41)),
+        (("put", "k", 42), ("ok", None)),
+        (("get", "k"), ("ok", 42)),
+        (("delete", "k"), ("ok", None)),
+    ]:
         reply = server.ask(conn, request)
         expect(reply == expected, f"The reply to {request!r} should be {expected!r}; got {reply!r}.")
     reply = server.ask(conn, ("get", "k"))
-    expect(is_error(reply), f"The reply to ('get', 'k') for a key that is not there should be ('error', message) "
-           f"with a message saying so; got {reply!r}.")
+    expect(
+        is_error(reply),
+        f"The reply to ('get', 'k') for a key that is not there should be ('error', message) "
+        f"with a message saying so; got {reply!r}.",
+    )
     conn.close()
 
 
@@ -89,15 +125,22 @@ def test_a_malformed_request_gets_an_error_reply_and_the_connection_stays_usable
     conn = server.connect()
     for request in MALFORMED:
         reply = server.ask(conn, request)
-        expect(is_error(reply), f"The reply to the malformed request {request!r} should be ('error', message); got "
-               f"{reply!r}.")
+        expect(
+            is_error(reply),
+            f"The reply to the malformed request {request!r} should be ('error', message); got {reply!r}.",
+        )
     conn.send_bytes(b"these bytes are not a pickle")
     reply = server.reply(conn, "b'these bytes are not a pickle' (bytes that are not a pickle)")
-    expect(is_error(reply), f"The reply to bytes that are not a pickle should be ('error', message); got {reply!r}. "
-           "conn.recv() raises when it cannot unpickle a message: catch that, reply, and go on.")
+    expect(
+        is_error(reply),
+        f"The reply to bytes that are not a pickle should be ('error', message); got {reply!r}. "
+        "conn.recv() raises when it cannot unpickle a message: catch that, reply, and go on.",
+    )
     reply = server.ask(conn, ("put", "k", 1))
-    expect(reply == ("ok", None), f"After the malformed requests, ('put', 'k', 1) on the same connection should get "
-           f"('ok', None); got {reply!r}.")
+    expect(
+        reply == ("ok", None),
+        f"After the malformed requests, ('put', 'k', 1) on the same connection should get ('ok', None); got {reply!r}.",
+    )
     conn.close()
     with connect(kvstore, server.address, server.authkey) as kv:
         error = raises(RuntimeError, kv.put, ["a list is no key"], 1, what="KVClient.put(['a list is no key'], 1)")
@@ -106,6 +149,7 @@ def test_a_malformed_request_gets_an_error_reply_and_the_connection_stays_usable
 
 
 # ------------------------------------------------------------------ many clients at once
+
 
 def test_a_slow_client_does_not_block_the_others(kvstore, server):
     idle = connect(kvstore, server.address, server.authkey, "KVClient(address, authkey), a client that then idles")
@@ -116,9 +160,11 @@ def test_a_slow_client_does_not_block_the_others(kvstore, server):
     raw.detach()
     job = start(kvstore.KVClient, server.address, server.authkey, what="KVClient(address, authkey)")
     if not job.wait(5):
-        fail("While two clients were connected and waiting (one idle, one in the middle of a request), a third client "
-             "could not even connect within 5 s: the server serves one client at a time. Give each client a thread "
-             "of its own (threading.Thread(target=..., args=(conn,)).start()) and go straight back to accept().")
+        fail(
+            "While two clients were connected and waiting (one idle, one in the middle of a request), a third client "
+            "could not even connect within 5 s: the server serves one client at a time. Give each client a thread "
+            "of its own (threading.Thread(target=..., args=(conn,)).start()) and go straight back to accept()."
+        )
     with job.result() as third:
         call(third.put, "third", 3, within=5)
         expect(call(third.get, "idle", within=5) == 1, "The third client should see the idle client's value.")
@@ -148,10 +194,12 @@ def test_many_clients_can_connect_at_once(kvstore, server):
             last_progress, seen = time.monotonic(), len(connected)
     if len(connected) < clients:
         server.expect_running("while many clients connected")
-        fail(f"{clients} clients connected at the same moment, and {clients - len(connected)} of them were still "
-             "waiting for the handshake 5 s after the last one got through. New connections wait in the listen queue until accept() takes "
-             "them, and the Listener's queue holds one connection unless you ask for more: create it with "
-             "Listener(address, backlog=64, authkey=authkey), and go straight back to accept() after each client.")
+        fail(
+            f"{clients} clients connected at the same moment, and {clients - len(connected)} of them were still "
+            "waiting for the handshake 5 s after the last one got through. New connections wait in the listen queue until accept() takes "
+            "them, and the Listener's queue holds one connection unless you ask for more: create it with "
+            "Listener(address, backlog=64, authkey=authkey), and go straight back to accept() after each client."
+        )
     for job in jobs:
         call(job.result().close, within=5)
 
@@ -162,8 +210,11 @@ def test_concurrent_puts_from_client_processes_lose_nothing(server):
         clients.results(within=40)
     conn = server.connect()
     lost = [f"c{i}-{j}" for i in range(4) for j in range(100) if server.ask(conn, ("get", f"c{i}-{j}")) != ("ok", j)]
-    expect(not lost, f"4 client processes put 100 keys each at the same time; {len(lost)} of the 400 were lost "
-           f"(for example {lost[:3]}).")
+    expect(
+        not lost,
+        f"4 client processes put 100 keys each at the same time; {len(lost)} of the 400 were lost "
+        f"(for example {lost[:3]}).",
+    )
 
 
 @pytest.mark.chaos(rate=1 / 25)  # more forced switches: the window of a lost update is a few opcodes wide
@@ -181,10 +232,12 @@ def test_concurrent_puts_into_a_server_thread_lose_nothing(kvstore):
                     except threading.BrokenBarrierError:
                         if crashed:
                             return  # the error of the client that crashed is the one to report
-                        fail(f"{clients} clients connected at the same time, but after 5 s only {len(connected)} of "
-                             "them had got in: the others still waited for the server. A server that serves one "
-                             "client at a time lets nobody else in meanwhile: serve each client in a thread of its "
-                             "own.")
+                        fail(
+                            f"{clients} clients connected at the same time, but after 5 s only {len(connected)} of "
+                            "them had got in: the others still waited for the server. A server that serves one "
+                            "client at a time lets nobody else in meanwhile: serve each client in a thread of its "
+                            "own."
+                        )
                     for j in range(puts):
                         kv.put(f"t{i}-{j}", j)
             except BaseException:
@@ -194,12 +247,16 @@ def test_concurrent_puts_into_a_server_thread_lose_nothing(kvstore):
 
         run_threads(clients, client, within=40, what=f"a client putting {puts} keys")
         with connect(kvstore, server.address, server.test_authkey) as kv:
-            lost = [f"t{i}-{j}" for i in range(clients) for j in range(puts)
-                    if call(_get_or_none, kv, f"t{i}-{j}") != j]
-    expect(not lost, f"{clients} clients put {puts} keys each at the same time; {len(lost)} of the {clients * puts} were "
-           f"lost (for example {lost[:3]}). Each client has a thread in the server, and the threads share the store: "
-           "a put that reads the store, changes a copy and writes it back can undo a put that happened in between. "
-           "Make every change to the store under one lock.")
+            lost = [
+                f"t{i}-{j}" for i in range(clients) for j in range(puts) if call(_get_or_none, kv, f"t{i}-{j}") != j
+            ]
+    expect(
+        not lost,
+        f"{clients} clients put {puts} keys each at the same time; {len(lost)} of the {clients * puts} were "
+        f"lost (for example {lost[:3]}). Each client has a thread in the server, and the threads share the store: "
+        "a put that reads the store, changes a copy and writes it back can undo a put that happened in between. "
+        "Make every change to the store under one lock.",
+    )
 
 
 def _get_or_none(kv, key):
@@ -210,6 +267,7 @@ def _get_or_none(kv, key):
 
 
 # ------------------------------------------------------------------ authentication
+
 
 def _intrude(address):
     """A client that does not know the key: it sends a put anyway and reads whatever comes."""
@@ -227,31 +285,41 @@ def _intrude(address):
 def test_a_wrong_authkey_is_refused_and_the_others_keep_working(server):
     calls = [(put_and_get, (server.address, server.authkey, "good-", 150))]
     with ClientProcesses(calls, "client with the right key") as clients:
-        for attempt in range(3):
+        for _ in range(3):
             job = start(Client, server.address, authkey=b"not the key", what="Client(address, authkey=b'not the key')")
             if not job.wait(5):
-                fail("A client with a wrong authkey was neither refused nor served within 5 s: it waited for the "
-                     "server's challenge. A Listener created with authkey=authkey sends every client a challenge "
-                     "that only the right key answers, and accept() refuses the others.")
+                fail(
+                    "A client with a wrong authkey was neither refused nor served within 5 s: it waited for the "
+                    "server's challenge. A Listener created with authkey=authkey sends every client a challenge "
+                    "that only the right key answers, and accept() refuses the others."
+                )
             if not isinstance(job.error, AuthenticationError):
                 server.wait_for_exit(1.0)  # a connection reset may mean the server program is ending
-            server.expect_running("while a client with the right key was working and another, with a wrong authkey, "
-                                  "tried to connect")
-            expect(isinstance(job.error, AuthenticationError), "A client with a wrong authkey should be refused: its "
-                   "Client(...) should raise multiprocessing.AuthenticationError; "
-                   + (f"it raised {type(job.error).__name__}: {job.error}." if job.error else "it was let in."))
+            server.expect_running(
+                "while a client with the right key was working and another, with a wrong authkey, tried to connect"
+            )
+            expect(
+                isinstance(job.error, AuthenticationError),
+                "A client with a wrong authkey should be refused: its "
+                "Client(...) should raise multiprocessing.AuthenticationError; "
+                + (f"it raised {type(job.error).__name__}: {job.error}." if job.error else "it was let in."),
+            )
         clients.results(within=30)
     start(_intrude, server.address, what="a client without any authkey").wait(5)
     server.expect_running("after a client without any authkey tried to connect")
     conn = server.connect()
     reply = server.ask(conn, ("get", "intruder"))
-    expect(is_error(reply), f"A client without any authkey managed to store a value (('get', 'intruder') gave "
-           f"{reply!r}). Requests are pickles, and unpickling runs code: never read a request from a client that "
-           "has not proved it knows the key.")
+    expect(
+        is_error(reply),
+        f"A client without any authkey managed to store a value (('get', 'intruder') gave "
+        f"{reply!r}). Requests are pickles, and unpickling runs code: never read a request from a client that "
+        "has not proved it knows the key.",
+    )
     conn.close()
 
 
 # ------------------------------------------------------------------ clients that go away
+
 
 def test_a_client_that_disconnects_does_not_hurt_the_server(kvstore, server):
     socket.create_connection(server.address, timeout=5).close()
@@ -274,11 +342,14 @@ def test_a_client_that_disconnects_does_not_hurt_the_server(kvstore, server):
 
     with connect(kvstore, server.address, server.authkey, "KVClient(address, authkey), after those clients") as kv:
         call(kv.put, "after", "fine", within=5)
-        expect(call(kv.get, "after", within=5) == "fine", "After clients disconnected, a new client should be served "
-               "as usual.")
+        expect(
+            call(kv.get, "after", within=5) == "fine",
+            "After clients disconnected, a new client should be served as usual.",
+        )
 
 
 # ------------------------------------------------------------------ stopping
+
 
 def test_stop_ends_the_server_program_and_releases_the_port(kvstore, server):
     with connect(kvstore, server.address, server.authkey) as kv:
@@ -286,12 +357,17 @@ def test_stop_ends_the_server_program_and_releases_the_port(kvstore, server):
         result = call(kv.stop, within=5, what="KVClient.stop()")
     expect(result is None, f"stop() should return None; got {result!r}.")
     status = server.wait_for_exit(10)
-    expect(status is not None, "After a client sent ('stop',), the server program was still running 10 s later. "
-           "serve_forever() should return once it has answered the stop request: accept() only returns for a "
-           "connection, so wake it up (for example by connecting to the server yourself), and do not wait for "
-           "clients that are still connected." + server.output())
-    expect(status == 0, f"After ('stop',) the server program should end with exit status 0; it ended with {status}."
-           + server.output())
+    expect(
+        status is not None,
+        "After a client sent ('stop',), the server program was still running 10 s later. "
+        "serve_forever() should return once it has answered the stop request: accept() only returns for a "
+        "connection, so wake it up (for example by connecting to the server yourself), and do not wait for "
+        "clients that are still connected." + server.output(),
+    )
+    expect(
+        status == 0,
+        f"After ('stop',) the server program should end with exit status 0; it ended with {status}." + server.output(),
+    )
     expect(port_is_free(server.port), f"The server program has ended, but port {server.port} is still taken.")
     still_connected.close()
 
@@ -299,16 +375,22 @@ def test_stop_ends_the_server_program_and_releases_the_port(kvstore, server):
 def test_start_serves_in_the_background_and_close_releases_the_port(kvstore):
     authkey = new_authkey()
     with no_new_threads("KVServer(...).start(), a client, then close(),"):
-        kv_server = call(kvstore.KVServer, ("127.0.0.1", 0), authkey, within=5,
-                         what="KVServer(('127.0.0.1', 0), authkey)")
+        kv_server = call(
+            kvstore.KVServer, ("127.0.0.1", 0), authkey, within=5, what="KVServer(('127.0.0.1', 0), authkey)"
+        )
         address = kv_server.address
-        expect(isinstance(address, tuple) and len(address) == 2 and address[1] != 0,
-               f"server.address should be the address the server listens on, with its real port (the system picks "
-               f"one for port 0); got {address!r}. The Listener's .address has it.")
+        expect(
+            isinstance(address, tuple) and len(address) == 2 and address[1] != 0,
+            f"server.address should be the address the server listens on, with its real port (the system picks "
+            f"one for port 0); got {address!r}. The Listener's .address has it.",
+        )
         call(kv_server.start, within=3, what="server.start()")
         with connect(kvstore, address, authkey) as kv:
             call(kv.put, "k", "v", within=5)
             expect(call(kv.get, "k", within=5) == "v", "A server started with start() should serve clients.")
         call(kv_server.close, within=10, what="server.close()")
-    expect(port_is_free(address[1]), f"After close(), port {address[1]} was still taken: close the Listener, so "
-           "that another server can listen there.")
+    expect(
+        port_is_free(address[1]),
+        f"After close(), port {address[1]} was still taken: close the Listener, so "
+        "that another server can listen there.",
+    )

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import sys
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import cache
 from pathlib import Path
 
 if sys.version_info >= (3, 11):
@@ -43,23 +43,57 @@ class Topic:
         return self.module + ".py"
 
 
-_FIELDS = {"id": str, "title": str, "module": str, "points": int, "budget": (int, float), "hints": list}
+# Every key a topic may have: (its type, what to call that type in a message, required).
+_FIELDS: dict[str, tuple[type | tuple[type, ...], str, bool]] = {
+    "id": (str, "a string", True),
+    "title": (str, "a string", True),
+    "module": (str, "a string", True),
+    "points": (int, "a whole number", True),
+    "budget": ((int, float), "a number of seconds", True),
+    "hints": (list, "a list of strings", True),
+    "processes": (bool, "true or false", False),
+}
 
 
-def _topic(entry: dict, where: str) -> Topic:
-    missing = [key for key in _FIELDS if key not in entry]
+def _lines(text: str) -> list[dict[str, int]]:
+    """For each [[topic]] table of the manifest, in order: key -> the line it is on (and
+    "[[topic]]" -> the line of the table's header), so a message can point at the line to fix."""
+    tables: list[dict[str, int]] = []
+    for number, line in enumerate(text.splitlines(), start=1):
+        stripped = line.strip()
+        if stripped.startswith("[["):
+            tables.append({"[[topic]]": number}) if stripped == "[[topic]]" else tables.append({})
+        elif tables and "=" in stripped and not stripped.startswith("#"):
+            tables[-1].setdefault(stripped.split("=", 1)[0].strip().strip('"'), number)
+    return tables
+
+
+def _topic(entry: dict, name: str, lines: dict[str, int]) -> Topic:
+    def error(key: str | None, message: str) -> ManifestError:
+        line = lines.get(key or "", lines.get("[[topic]]"))
+        return ManifestError(f"{name} line {line}: {message}" if line else f"{name}: {message}")
+
+    label = f"topic {entry.get('id')!r}" if isinstance(entry.get("id"), str) else "a topic"
+    unknown = [key for key in entry if key not in _FIELDS]
+    if unknown:
+        raise error(unknown[0], f"{label} has the unknown key {unknown[0]!r} (a topic has {', '.join(_FIELDS)})")
+    missing = [key for key, (_, _, required) in _FIELDS.items() if required and key not in entry]
     if missing:
-        raise ManifestError(f"{where}: missing {', '.join(missing)}")
-    for key, kind in _FIELDS.items():
-        if not isinstance(entry[key], kind):
-            raise ManifestError(f"{where}: {key} has the wrong type ({type(entry[key]).__name__})")
-    number, _, name = entry["id"].partition("_")
-    if not (len(number) == 2 and number.isdigit() and name):
-        raise ManifestError(f"{where}: id {entry['id']!r} is not of the form NN_name")
+        raise error(None, f"{label} is missing {', '.join(missing)}")
+    for key, (kind, described, _) in _FIELDS.items():
+        value = entry.get(key)
+        wrong = key in entry and (not isinstance(value, kind) or (isinstance(value, bool) and kind is not bool))
+        if wrong or (key == "hints" and not all(isinstance(h, str) for h in value)):
+            raise error(key, f"{key} of {label} must be {described}, not {value!r}")
+    number, _, rest = entry["id"].partition("_")
+    if not (len(number) == 2 and number.isdigit() and rest):
+        raise error("id", f"id {entry['id']!r} is not of the form NN_name")
     if not entry["module"].isidentifier() or entry["module"] in sys.stdlib_module_names:
-        raise ManifestError(f"{where}: module {entry['module']!r} is not a usable module name")
-    if entry["points"] <= 0 or entry["budget"] <= 0:
-        raise ManifestError(f"{where}: points and budget must be positive")
+        raise error("module", f"module {entry['module']!r} of {label} is not a usable module name")
+    if entry["points"] <= 0:
+        raise error("points", f"points of {label} must be more than 0")
+    if entry["budget"] <= 0:
+        raise error("budget", f"budget of {label} must be more than 0 seconds")
     return Topic(
         id=entry["id"],
         title=entry["title"],
@@ -71,20 +105,37 @@ def _topic(entry: dict, where: str) -> Topic:
     )
 
 
-@lru_cache(maxsize=None)
+@cache
 def load(path: Path = MANIFEST) -> tuple[Topic, ...]:
     try:
-        data = tomllib.loads(Path(path).read_text(encoding="utf-8"))
-    except (OSError, tomllib.TOMLDecodeError) as exc:
+        text = Path(path).read_text(encoding="utf-8")
+    except OSError as exc:
         raise ManifestError(f"cannot read {path}: {exc}") from None
-    topics = tuple(_topic(entry, f"{Path(path).name} topic {i + 1}") for i, entry in enumerate(data.get("topic", [])))
+    return parse(text, Path(path).name)
+
+
+def parse(text: str, name: str = MANIFEST.name) -> tuple[Topic, ...]:
+    """The topics of a manifest's text (`name` is the file's, for messages)."""
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ManifestError(f"cannot read {name}: {exc}") from None
+    extra = [key for key in data if key != "topic"]
+    if extra:
+        raise ManifestError(f"{name}: unknown key {extra[0]!r} (the manifest holds [[topic]] tables only)")
+    if not isinstance(data.get("topic", []), list):
+        raise ManifestError(f"{name}: topic must be a list of [[topic]] tables")
+    lines = _lines(text)
+    topics = tuple(
+        _topic(entry, name, lines[i] if i < len(lines) else {}) for i, entry in enumerate(data.get("topic", []))
+    )
     for attr in ("id", "module", "number"):
         values = [getattr(t, attr) for t in topics]
         dupes = sorted({v for v in values if values.count(v) > 1})
         if dupes:
-            raise ManifestError(f"{Path(path).name}: {attr} used by more than one topic: {', '.join(dupes)}")
+            raise ManifestError(f"{name}: {attr} used by more than one topic: {', '.join(dupes)}")
     if [t.id for t in topics] != sorted(t.id for t in topics):
-        raise ManifestError(f"{Path(path).name}: topics are not in order")
+        raise ManifestError(f"{name}: topics are not in order")
     return topics
 
 

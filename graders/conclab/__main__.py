@@ -1,0 +1,7 @@
+"""`python -m conclab`: the same as the `conclab` command."""
+
+import sys
+
+from .cli import main
+
+sys.exit(main())

@@ -1,0 +1,279 @@
+"""`conclab grade`: every topic's graders in a pytest run of its own, scored from the
+manifest's points, reported as a table, as JSON and as Gradescope's results.json.
+
+A topic is graded in a child process (its own process group, killed when it ends or
+runs out of time), which writes each test's result as it goes (see report.py).  A topic
+whose run dies, ends early (whatever its exit status) or writes no result scores zero,
+with the reason; the other topics are graded all the same.  Topics run side by side,
+as many as there are usable CPUs: the timing tests still have the machine to themselves,
+because every test takes the machine lock (machine.py) and they take it alone.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from conclab import manifest
+from conclab.core.cpus import usable_cpus
+from conclab.engine import report
+
+from . import runner
+
+VERSION = 1
+
+
+def topic_timeout(topic: manifest.Topic) -> float:
+    """How long one topic's run may take in all before it is stopped: far more than any
+    real solution or stub needs, and a bound on a submission where every test hangs."""
+    return topic.budget * 8 + 60
+
+
+@dataclass
+class TestResult:
+    name: str
+    status: str  # pass, fail or skip
+    score: float
+    max_score: float
+    message: str
+    duration: float
+
+
+@dataclass
+class TopicResult:
+    id: str
+    title: str
+    status: str  # pass, fail or error
+    score: float
+    max_score: float
+    message: str = ""  # why the topic could not be graded (status error)
+    duration: float = 0.0
+    tests: list[TestResult] = field(default_factory=list)
+
+
+def readable(test_name: str) -> str:
+    """test_a_slow_client_does_not_block[3] -> 'a slow client does not block [3]'."""
+    base, _, params = test_name.partition("[")
+    text = base.removeprefix("test_").replace("_", " ")
+    return f"{text} [{params}" if params else text
+
+
+def _tail(output: str, lines: int = 15) -> str:
+    kept = [line for line in output.rstrip().splitlines() if line.strip()][-lines:]
+    return "\n".join(kept)
+
+
+def score_topic(
+    topic: manifest.Topic,
+    collected: list[dict],
+    results: dict[str, dict],
+    exitstatus: int | None,
+    returncode: int,
+    output: str,
+    duration: float,
+    timeout: float,
+) -> TopicResult:
+    """A topic's result from what its run wrote, or zero with the reason it could not be graded."""
+    result = TopicResult(topic.id, topic.title, "error", 0.0, float(topic.points), duration=round(duration, 2))
+    if returncode == -1:
+        result.message = f"Grading did not finish within {timeout:g} s and was stopped."
+    elif not collected:
+        result.message = (f"Grading ended before any test ran (exit status {returncode}).\n{_tail(output)}").strip()
+    elif exitstatus is None:
+        missing = [t["name"] for t in collected if t["nodeid"] not in results]
+        at = f", at the test {readable(missing[0])!r}" if missing else ""
+        result.message = (
+            f"Grading ended early (exit status {returncode}{at}), so this topic could not be graded: "
+            f"something in the code under test ended the process.\n{_tail(output, 8)}"
+        ).strip()
+    elif exitstatus not in (0, 1):
+        result.message = f"Grading could not run (pytest exit status {exitstatus}).\n{_tail(output)}".strip()
+    if result.message:
+        return result
+    weights = {t["nodeid"]: float(t.get("weight", 1.0)) for t in collected}
+    judged = sum(w for nodeid, w in weights.items() if results[nodeid]["outcome"] != "skipped")
+    for test in collected:
+        outcome = results[test["nodeid"]]
+        status = {"passed": "pass", "failed": "fail", "skipped": "skip"}[outcome["outcome"]]
+        maximum = 0.0 if status == "skip" or not judged else topic.points * weights[test["nodeid"]] / judged
+        result.tests.append(
+            TestResult(
+                readable(test["name"]),
+                status,
+                maximum if status == "pass" else 0.0,
+                maximum,
+                outcome.get("message", ""),
+                outcome.get("duration", 0.0),
+            )
+        )
+    result.score = round(sum(t.score for t in result.tests), 6) if judged else float(topic.points)
+    result.status = "pass" if all(t.status != "fail" for t in result.tests) else "fail"
+    return result
+
+
+def grade_topic(
+    topic: manifest.Topic,
+    impl: Path,
+    root: Path,
+    start_method: str | None = None,
+    running: set | None = None,
+    tests: str = "graders",
+) -> TopicResult:
+    """Run a topic's graders (or, with tests="exercises", its public tests) on `impl`."""
+    timeout = topic_timeout(topic)
+    if tests == "graders" and not (root / "graders" / topic.id).is_dir():
+        return TopicResult(
+            topic.id,
+            topic.title,
+            "error",
+            0.0,
+            float(topic.points),
+            message=f"There are no graders for {topic.id} in {root / 'graders'}: this copy of the "
+            "course has the public tests only (pytest exercises/...); the graders come with "
+            "the instructor's grading.",
+        )
+    with tempfile.TemporaryDirectory(prefix="conclab-grade-") as tmp:
+        report_path = Path(tmp) / "results.jsonl"
+        # No conftest.py takes part: the graders need none, and one in the submission (or
+        # beside it in a student's repository) could make failing tests pass.
+        command = [
+            sys.executable,
+            "-m",
+            "pytest",
+            f"{tests}/{topic.id}",
+            "-q",
+            "-p",
+            "no:cacheprovider",
+            "--noconftest",
+            f"--impl={impl}",
+            f"--conclab-report={report_path}",
+        ]
+        if start_method:
+            command.append(f"--start-method={start_method}")
+        env = runner.child_env(root)
+        started = time.monotonic()
+        returncode, output = runner.run_in_own_group(command, root, env, timeout, running)
+        duration = time.monotonic() - started
+        collected, results, exitstatus = report.read(report_path)
+    return score_topic(topic, collected, results, exitstatus, returncode, output, duration, timeout)
+
+
+@dataclass
+class Report:
+    impl: str
+    topics: list[TopicResult]
+    duration: float = 0.0
+
+    @property
+    def score(self) -> float:
+        return round(sum(t.score for t in self.topics), 2)
+
+    @property
+    def max_score(self) -> float:
+        return sum(t.max_score for t in self.topics)
+
+    @property
+    def status(self) -> str:
+        if any(t.status == "error" for t in self.topics):
+            return "error"
+        return "pass" if all(t.status == "pass" for t in self.topics) else "fail"
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "version": VERSION,
+            "status": self.status,
+            "score": self.score,
+            "max_score": self.max_score,
+            "impl": self.impl,
+            "duration": round(self.duration, 2),
+            "topics": [asdict(t) for t in self.topics],
+        }
+
+    def to_gradescope(self) -> dict[str, Any]:
+        """Gradescope's results.json: one entry per grader (one per topic that could not be graded)."""
+        tests = []
+        for topic in self.topics:
+            if topic.status == "error":
+                tests.append(
+                    {
+                        "name": f"{topic.id}: {topic.title}",
+                        "score": 0.0,
+                        "max_score": topic.max_score,
+                        "status": "failed",
+                        "output": topic.message,
+                        "visibility": "visible",
+                    }
+                )
+                continue
+            for test in topic.tests:
+                if test.status == "skip":
+                    continue
+                tests.append(
+                    {
+                        "name": f"{topic.id}: {test.name}",
+                        "score": test.score,
+                        "max_score": test.max_score,
+                        "status": "passed" if test.status == "pass" else "failed",
+                        "output": test.message,
+                        "visibility": "visible",
+                    }
+                )
+        lines = [
+            f"{t.id}: {t.score:g} / {t.max_score:g}" + (f" ({t.message.splitlines()[0]})" if t.message else "")
+            for t in self.topics
+        ]
+        return {
+            "score": self.score,
+            "execution_time": round(self.duration),
+            "output": "\n".join(lines),
+            "stdout_visibility": "hidden",
+            "tests": tests,
+        }
+
+
+def grade(
+    topics: list[manifest.Topic],
+    impl: Path,
+    root: Path | None = None,
+    jobs: int | None = None,
+    start_method: str | None = None,
+    on_topic: Callable[[TopicResult], None] | None = None,
+) -> Report:
+    """Grade the topics of the implementation in `impl`, `jobs` topics at a time."""
+    root = root or manifest.course_root()
+    # One more run than CPUs: much of grading is waiting (sleeps, time-outs, the machine lock
+    # of the speed-up graders), and the speed-up graders have the machine to themselves anyway.
+    jobs = max(1, jobs or min(usable_cpus() + 1, len(topics)))
+    started = time.monotonic()
+    results: dict[str, TopicResult] = {}
+    with runner.child_runs(jobs, "grade") as (pool, running):
+        # The longest first (the budget says roughly how long), so that no long topic is left to
+        # run alone at the end; the results are still reported in topic order.
+        longest_first = sorted(topics, key=lambda t: (-t.budget, -int(t.processes)))
+        submitted = {
+            topic.id: pool.submit(grade_topic, topic, impl, root, start_method, running) for topic in longest_first
+        }
+        for topic in topics:  # each is reported once it and those before it are done
+            results[topic.id] = submitted[topic.id].result()
+            if on_topic is not None:
+                on_topic(results[topic.id])
+    return Report(str(impl), [results[t.id] for t in topics], time.monotonic() - started)
+
+
+def write_json(path: str, data: dict[str, Any]) -> None:
+    text = json.dumps(data, indent=2) + "\n"
+    if path == "-":
+        sys.stdout.write(text)
+        return
+    target = Path(path)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    temporary = target.with_name(target.name + ".part")
+    temporary.write_text(text, encoding="utf-8")
+    os.replace(temporary, target)

@@ -1,0 +1,169 @@
+"""`conclab grade-all SUBMISSIONS_DIR --out grades.csv`: a whole class at once.
+
+Each sub-folder of SUBMISSIONS_DIR is one student's checkout (its `exercises/`, or the
+topic folders themselves).  Each is graded by `conclab grade` in a child process of its
+own, as many at a time as there are usable CPUs (each grades its topics one after
+another), with a time limit; a submission that crashes, hangs or cannot be read costs
+its own row only, marked with the reason.  The CSV has one row per student, one column
+per topic, the total, a status and notes.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import sys
+import tempfile
+import time
+from concurrent.futures import as_completed
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from conclab import manifest
+from conclab.core import machine
+from conclab.core.cpus import usable_cpus
+
+from . import grade, runner
+
+
+@dataclass
+class Row:
+    student: str
+    scores: dict[str, float] = field(default_factory=dict)  # topic id -> points
+    status: str = "error"  # pass, fail or error
+    notes: str = ""
+    duration: float = 0.0
+
+    @property
+    def total(self) -> float:
+        return round(sum(self.scores.values()), 2)
+
+
+def submissions(folder: Path) -> list[Path]:
+    return sorted(p for p in folder.iterdir() if p.is_dir() and not p.name.startswith((".", "_")))
+
+
+def implementation_of(submission: Path, topics: list[manifest.Topic]) -> Path | None:
+    """The folder of topic folders in a student's checkout: its exercises/, or itself."""
+    for candidate in (submission / "exercises", submission):
+        if any((candidate / t.id).is_dir() for t in topics):
+            return candidate
+    return None
+
+
+def submission_timeout(topics: list[manifest.Topic]) -> float:
+    """Every topic may use its whole time one after the other, and then some."""
+    return sum(grade.topic_timeout(t) for t in topics) + 60
+
+
+def grade_submission(
+    submission: Path, topics: list[manifest.Topic], root: Path, timeout: float, keep: Path | None, running: set
+) -> Row:
+    row = Row(submission.name)
+    started = time.monotonic()
+    impl = implementation_of(submission, topics)
+    if impl is None:
+        row.notes = "no exercises/ folder with topic folders in it"
+        return row
+    with tempfile.TemporaryDirectory(prefix="conclab-grade-all-") as tmp:
+        report_path = (keep / f"{submission.name}.json") if keep else Path(tmp) / "report.json"
+        command = [
+            sys.executable,
+            "-m",
+            "conclab",
+            "grade",
+            "--impl",
+            str(impl),
+            "--jobs",
+            "1",
+            "--json",
+            str(report_path),
+        ]
+        for topic in topics:
+            command += ["--topic", topic.id]
+        env = runner.child_env(root)
+        env["TMPDIR"] = tmp  # a run killed for its time keeps no temporary files of its own anywhere else
+        env[machine.FOLDER_VARIABLE] = machine.folder()  # but timing tests still see every other run
+        returncode, output = runner.run_in_own_group(command, root, env, timeout, running)
+        if keep:
+            (keep / f"{submission.name}.log").write_text(output, encoding="utf-8")
+        row.duration = time.monotonic() - started
+        try:
+            data = json.loads(report_path.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            data = None
+    if returncode == -1:
+        row.notes = f"grading did not finish within {timeout:g} s"
+        return row
+    if data is None or returncode not in (0, 1):
+        last = [line for line in output.splitlines() if line.strip()][-1:] or ["no output"]
+        row.notes = f"grading failed (exit status {returncode}): {last[0][:200]}"
+        return row
+    row.scores = {t["id"]: float(t["score"]) for t in data["topics"]}
+    row.status = data["status"]
+    row.notes = "; ".join(
+        f"{t['id']}: {t['message'].splitlines()[0]}" for t in data["topics"] if t["status"] == "error" and t["message"]
+    )
+    return row
+
+
+def write_csv(path: Path, rows: list[Row], topics: list[manifest.Topic]) -> None:
+    temporary = path.with_name(path.name + ".part")
+    with open(temporary, "w", newline="", encoding="utf-8") as f:
+        writer = csv.writer(f)
+        writer.writerow(["student", *[t.id for t in topics], "total", "max", "status", "notes"])
+        maximum = sum(t.points for t in topics)
+        for row in rows:
+            cells = [f"{row.scores[t.id]:g}" if t.id in row.scores else "" for t in topics]
+            writer.writerow([row.student, *cells, f"{row.total:g}", maximum, row.status, row.notes])
+    os.replace(temporary, path)
+
+
+def grade_all(
+    folder: Path,
+    out: Path,
+    topics: list[manifest.Topic],
+    jobs: int | None = None,
+    timeout: float | None = None,
+    keep: Path | None = None,
+    stream=None,
+) -> list[Row]:
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    root = manifest.course_root()
+    students = submissions(folder)
+    jobs = max(1, jobs or usable_cpus())
+    timeout = timeout or submission_timeout(topics)
+    console = Console(file=stream or sys.stderr, highlight=False)
+    console.print(f"Grading {len(students)} submissions in {folder}, {jobs} at a time")
+    rows: dict[str, Row] = {}
+    maximum = sum(t.points for t in topics)
+    with (
+        Progress(
+            TextColumn("{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeElapsedColumn(),
+            console=console,
+            disable=not console.is_terminal,
+        ) as progress,
+        runner.child_runs(jobs, "grade-all") as (pool, running),
+    ):
+        task = progress.add_task("graded", total=len(students))
+        futures = [pool.submit(grade_submission, s, topics, root, timeout, keep, running) for s in students]
+        for future in as_completed(futures):
+            row = future.result()
+            rows[row.student] = row
+            progress.advance(task)
+            if not console.is_terminal:
+                console.print(
+                    f"  [{len(rows)}/{len(students)}] {row.student}: {row.total:g} / {maximum} "
+                    f"{row.status} ({row.duration:.0f} s){' - ' + row.notes if row.notes else ''}",
+                    markup=False,
+                    soft_wrap=True,
+                )
+    ordered = [rows[s.name] for s in students]
+    write_csv(out, ordered, topics)
+    return ordered
