@@ -125,7 +125,7 @@ class Run:
         return "".join(f"\n     left running after pytest ended: {line}" for line in self.left)
 
 
-def _read_report(xml_path: Path) -> tuple[dict[str, str], float]:
+def read_report(xml_path: Path) -> tuple[dict[str, str], float]:
     """From a JUnit report: each test's outcome (test name, with parameters -> passed /
     failed / skipped), and the tests' own time added up."""
     outcomes: dict[str, str] = {}
@@ -179,7 +179,7 @@ def run_pytest(
         left: list[str] = []
         returncode, output = run_in_own_group(command, root, env, timeout, left=left)
         duration = time.monotonic() - started
-        outcomes, test_time = _read_report(xml_path)
+        outcomes, test_time = read_report(xml_path)
         return Run(returncode, outcomes, duration, output, test_time, left)
 
 
