@@ -9,6 +9,11 @@ from pathlib import Path
 _PLACEHOLDER = re.compile(r"<<([a-z_]+)>>")
 
 
+def placeholders(template: Path) -> set[str]:
+    """The names of the <<placeholders>> in the file `template`."""
+    return set(_PLACEHOLDER.findall(template.read_text(encoding="utf-8")))
+
+
 def fill(template: Path, /, **values: object) -> str:
     """The file `template`, each <<key>> in it replaced by str(values[key])."""
     text = template.read_text(encoding="utf-8")

@@ -17,7 +17,7 @@ from pathlib import Path
 
 from conclab import commandline, manifest
 from conclab.commandline import UsageError
-from conclab.templating import fill
+from conclab.templating import fill, placeholders
 
 TEMPLATES = Path(__file__).with_name("templates")
 _TABLE_ROW = re.compile(r"^\| `(\d\d)_\w+` \| `\w+\.py` \|.*$", re.M)
@@ -108,16 +108,8 @@ def scaffold(topic_id: str, module: str, title: str, points: int, budget: float,
     _check(topic_id, module, root)
     number = topic_id.split("_", 1)[0]
     values = {"id": topic_id, "number": number, "title": title, "module": module, "function": "solve"}
-    wanted = {
-        "lesson.md.tmpl": ("number", "title", "module", "id"),
-        "stub.py.tmpl": ("number", "title", "function"),
-        "solution.py.tmpl": ("number", "title", "function"),
-        "public_test.py.tmpl": ("number", "id", "function", "module"),
-        "graders.py.tmpl": ("number", "module", "function"),
-        "mutants.toml.tmpl": ("id", "module"),
-    }
     texts = {
-        path: fill(TEMPLATES / template, **{key: values[key] for key in wanted[template]})
+        path: fill(TEMPLATES / template, **{key: values[key] for key in placeholders(TEMPLATES / template)})
         for path, template in files_of(topic_id, module, root).items()
     }
     entry = fill(
