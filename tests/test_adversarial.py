@@ -23,7 +23,7 @@ from conclab import manifest
 from conclab.core import cleanup
 from conclab.dev import check as devcheck
 from conclab.grading import grade as grading
-from conclab.grading import runner
+from conclab.grading import runner, seal
 from conclab.manifest import tomllib
 
 ROOT = manifest.course_root()
@@ -44,6 +44,10 @@ class Case:
     root_files: dict[str, str] = field(default_factory=dict)
     listens: bool = False
     says: str = ""
+    links: dict[str, str] = field(default_factory=dict)
+    fifos: list[str] = field(default_factory=list)
+    pad: int = 0
+    own_course: bool = False
 
 
 def load_cases() -> list[Case]:
@@ -64,6 +68,10 @@ def load_cases() -> list[Case]:
                 entry.get("root_files", {}),
                 entry.get("listens", False),
                 entry.get("says", ""),
+                entry.get("links", {}),
+                entry.get("fifos", []),
+                entry.get("pad", 0),
+                entry.get("own_course", False),
             )
         )
     return cases
@@ -87,12 +95,21 @@ def write_submission(case: Case, folder: Path) -> None:
     for relative, text in case.files.items():
         (folder / relative).parent.mkdir(parents=True, exist_ok=True)
         (folder / relative).write_text(text.lstrip("\n"), encoding="utf-8")
+    if case.pad:
+        with open(module, "a", encoding="utf-8") as f:
+            f.write("# padding\n" * (case.pad // 10 + 1))
+    for relative, target in case.links.items():
+        (folder / relative).unlink(missing_ok=True)
+        (folder / relative).symlink_to(ROOT / target)
+    for relative in case.fifos:
+        (folder / relative).unlink(missing_ok=True)
+        os.mkfifo(folder / relative)
 
 
 def course_for(case: Case, tmp_path: Path) -> Path:
     """The course itself, or a copy of its graders with the case's files beside them (as in
     a student's repository)."""
-    if not case.root_files:
+    if not case.root_files and not case.own_course:
         return ROOT
     course = tmp_path / "course"
     shutil.copytree(ROOT / "graders", course / "graders", ignore=shutil.ignore_patterns("__pycache__", "*.egg-info"))
@@ -100,6 +117,16 @@ def course_for(case: Case, tmp_path: Path) -> Path:
     for relative, text in case.root_files.items():
         (course / relative).write_text(text.lstrip("\n"), encoding="utf-8")
     return course
+
+
+def environment(course: Path) -> dict[str, str]:
+    """The environment grading runs in; for a copy of the course, with its own copy of the
+    package first on the path, so that even grading that let a submission write to the files
+    it grades with could damage nothing but the copy."""
+    env = runner.child_env(course)
+    if course != ROOT:
+        env["PYTHONPATH"] = os.pathsep.join([str(course / "graders"), *filter(None, [env.get("PYTHONPATH")])])
+    return env
 
 
 def left_behind(mark: str) -> list[str]:
@@ -132,12 +159,13 @@ def test_grading_survives(case: Case, tmp_path: Path):
         "--json",
         str(report_path),
     ]
+    course_before = seal.Snapshot.of(course)
     started = time.monotonic()
     with open(tmp_path / "output.txt", "wb") as out:
         proc = subprocess.Popen(
             command,
             cwd=course,
-            env=cleanup.with_mark(runner.child_env(course), mark),
+            env=cleanup.with_mark({**environment(course), "CONCLAB_TEST_PORT_FILE": str(tmp_path / "port")}, mark),
             stdout=out,
             stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL,
@@ -155,6 +183,7 @@ def test_grading_survives(case: Case, tmp_path: Path):
     print(f"{case.name}: exit {returncode}, {took:.1f} s")
 
     assert returncode is not None, f"grading did not end within {limit:g} s\n{output[-3000:]}"
+    assert not course_before.matches(course), f"the course changed: {course_before.matches(course)}"
     assert not leftovers, "left running after grading:\n" + "\n".join(leftovers)
     assert returncode in (0, 1), output[-3000:]
     assert len(output) < 200_000, f"grading printed {len(output)} characters"
@@ -186,7 +215,7 @@ def test_grading_survives(case: Case, tmp_path: Path):
         )
         assert told and all(case.says in message for message in told), f"expected {case.says!r}: {told}"
     if case.listens:
-        port = int((submission / "listening.port").read_text())
+        port = int((tmp_path / "port").read_text())
         with socket.socket() as probe:
             assert probe.connect_ex(("127.0.0.1", port)) != 0, f"something still listens on port {port}"
 
@@ -198,3 +227,4 @@ def test_every_case_says_what_it_does():
         assert case.expect in ("zero", "full", "fails"), case.name
         assert (case.expect == "fails") == bool(case.fails), case.name
         assert case.attack and (case.edits or case.source or case.stub), case.name
+        assert case.expect != "zero" or case.stub or case.source or case.pad or case.says, case.name

@@ -121,7 +121,7 @@ def test_a_submission_that_runs_out_of_time_costs_only_its_row(tmp_path, no_proc
 
 def test_each_grading_run_has_its_own_temporary_folder_but_the_machine_wide_locks(tmp_path, monkeypatch):
     from conclab.core import machine
-    from conclab.grading import gradeall, runner
+    from conclab.grading import gradeall, runner, seal
 
     seen = {}
 
@@ -131,7 +131,7 @@ def test_each_grading_run_has_its_own_temporary_folder_but_the_machine_wide_lock
 
     monkeypatch.setattr(runner, "run_in_own_group", run)
     submission(tmp_path, "ada", solved=True)
-    gradeall.grade_submission(tmp_path / "ada", [THREADS], ROOT, 60, None, set())
+    gradeall.grade_submission(tmp_path / "ada", [THREADS], ROOT, 60, None, set(), seal.Snapshot.of(ROOT))
     assert seen["TMPDIR"].startswith(tempfile.gettempdir()) and "conclab-grade-all-" in seen["TMPDIR"]
     assert seen["CONCLAB_LOCKS"] == machine.folder()
 
@@ -186,11 +186,12 @@ def test_a_grading_command_that_is_stopped_takes_its_runs_with_it(tmp_path, comm
         env=env,
     )
     deadline = time.monotonic() + 60
-    while not any("--conclab-report" in " ".join(p.cmdline()) for p in processes_mentioning(subs)):
+    # each topic is graded from a private folder under the temporary folder
+    while not any("--conclab-report" in " ".join(p.cmdline()) for p in processes_mentioning(tmpdir)):
         assert time.monotonic() < deadline and proc.poll() is None, "the grading run never started"
         time.sleep(0.2)
     proc.terminate()
     assert proc.wait(30) != 0
     time.sleep(0.5)
-    assert not processes_mentioning(subs)
+    assert not processes_mentioning(subs) and not processes_mentioning(tmpdir)
     assert not left_in(tmpdir), "the stopped command left temporary files behind"

@@ -29,6 +29,7 @@ class Topic:
     budget: float
     hints: tuple[str, ...]
     processes: bool = False  # the topic starts processes: graded under every start method
+    max_size: int = 100_000  # the largest module file (bytes) that is graded
 
     @property
     def number(self) -> str:
@@ -52,6 +53,7 @@ _FIELDS: dict[str, tuple[type | tuple[type, ...], str, bool]] = {
     "budget": ((int, float), "a number of seconds", True),
     "hints": (list, "a list of strings", True),
     "processes": (bool, "true or false", False),
+    "max_size": (int, "a whole number of bytes", False),
 }
 
 
@@ -92,6 +94,8 @@ def _topic(entry: dict, name: str, lines: dict[str, int]) -> Topic:
         raise error("module", f"module {entry['module']!r} of {label} is not a usable module name")
     if entry["points"] <= 0:
         raise error("points", f"points of {label} must be more than 0")
+    if entry.get("max_size", 1) <= 0:
+        raise error("max_size", f"max_size of {label} must be more than 0 bytes")
     if entry["budget"] <= 0:
         raise error("budget", f"budget of {label} must be more than 0 seconds")
     return Topic(
@@ -102,6 +106,7 @@ def _topic(entry: dict, name: str, lines: dict[str, int]) -> Topic:
         budget=float(entry["budget"]),
         hints=tuple(entry["hints"]),
         processes=bool(entry.get("processes", False)),
+        max_size=entry.get("max_size", Topic.max_size),
     )
 
 

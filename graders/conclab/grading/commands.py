@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import time
 from pathlib import Path
@@ -12,7 +13,7 @@ from conclab.commandline import UsageError
 from conclab.core import cleanup
 
 from . import grade as grading
-from . import gradeall
+from . import gradeall, seal
 
 STATUS_STYLE = {"pass": "green", "fail": "red", "error": "bold red"}
 
@@ -106,7 +107,19 @@ def run_grade(options: argparse.Namespace) -> int:
         )
 
     cleanup.exit_on_sigterm()
-    graded = grading.grade(topics, impl, root, jobs=options.jobs, start_method=options.start_method, on_topic=progress)
+    try:
+        graded = grading.grade(
+            topics,
+            impl,
+            root,
+            jobs=options.jobs,
+            start_method=options.start_method,
+            on_topic=progress,
+            digest=os.environ.get(seal.DIGEST_VARIABLE),
+        )
+    except seal.SealError as exc:
+        print(f"conclab grade: {exc}", file=sys.stderr)
+        return 2
     _print_summary(console, graded)
     if options.json:
         data = graded.to_gradescope() if options.format == "gradescope" else graded.to_json()
@@ -178,7 +191,11 @@ def run_grade_all(options: argparse.Namespace) -> int:
         keep.mkdir(parents=True, exist_ok=True)
     cleanup.exit_on_sigterm()
     started = time.monotonic()
-    rows = gradeall.grade_all(folder, out, topics, jobs=options.jobs, timeout=options.timeout, keep=keep)
+    try:
+        rows = gradeall.grade_all(folder, out, topics, jobs=options.jobs, timeout=options.timeout, keep=keep)
+    except seal.SealError as exc:
+        print(f"conclab grade-all: {exc} Nothing was written to {out}.", file=sys.stderr)
+        return 2
     broken = [row for row in rows if not row.scores]
     print(
         f"Wrote {out}: {len(rows)} submissions in {time.monotonic() - started:.0f} s"

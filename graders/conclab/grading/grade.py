@@ -25,7 +25,7 @@ from conclab import manifest
 from conclab.core.cpus import usable_cpus
 from conclab.engine import report
 
-from . import runner
+from . import runner, seal
 
 VERSION = 1
 
@@ -55,6 +55,7 @@ class TopicResult:
     max_score: float
     message: str = ""  # why the topic could not be graded (status error)
     duration: float = 0.0
+    integrity: str = ""  # for the instructor: what the code under test did that grading refuses
     tests: list[TestResult] = field(default_factory=list)
 
 
@@ -125,8 +126,13 @@ def grade_topic(
     start_method: str | None = None,
     running: set | None = None,
     tests: str = "graders",
+    snapshot: seal.Snapshot | None = None,
 ) -> TopicResult:
-    """Run a topic's graders (or, with tests="exercises", its public tests) on `impl`."""
+    """Run a topic's graders (or, with tests="exercises", its public tests) on `impl`.
+
+    Graders run in a folder of their own: a fresh copy of the course's graders (from
+    `snapshot`, read from `root` when grading began) and, of the submission, the topic's
+    module file alone.  Public tests (a student's `conclab check`) run in the course itself."""
     timeout = topic_timeout(topic)
     if tests == "graders" and not (root / "graders" / topic.id).is_dir():
         return TopicResult(
@@ -140,7 +146,27 @@ def grade_topic(
             "the instructor's grading.",
         )
     with tempfile.TemporaryDirectory(prefix="conclab-grade-") as tmp:
-        report_path = Path(tmp) / "results.jsonl"
+        folder = Path(tmp)  # only this user may enter it (mode 0700)
+        report_path = folder / "results.jsonl"
+        course, graded = root, impl
+        env = runner.child_env(root)
+        if tests == "graders":
+            snapshot = snapshot or seal.Snapshot.of(root)
+            graded = folder / "submission"
+            graded.mkdir(mode=0o700)
+            refused = seal.take(impl, topic, graded)
+            if refused:
+                missing = (
+                    not (impl / topic.id / topic.filename).exists()
+                    and not (impl / topic.id / topic.filename).is_symlink()
+                )
+                return _not_graded(topic, refused, integrity="" if missing else refused)
+            course = snapshot.write(folder / "course")
+            scratch = folder / "tmp"
+            scratch.mkdir(mode=0o700)
+            env = runner.child_env(course)
+            env["TMPDIR"] = str(scratch)
+            env["PYTHONPATH"] = os.pathsep.join([str(course / "graders"), *_inherited_path(env)])
         # No conftest.py takes part: the graders need none, and one in the submission (or
         # beside it in a student's repository) could make failing tests pass.
         command = [
@@ -152,17 +178,47 @@ def grade_topic(
             "-p",
             "no:cacheprovider",
             "--noconftest",
-            f"--impl={impl}",
+            f"--impl={graded}",
             f"--conclab-report={report_path}",
         ]
         if start_method:
             command.append(f"--start-method={start_method}")
-        env = runner.child_env(root)
         started = time.monotonic()
-        returncode, output = runner.run_in_own_group(command, root, env, timeout, running)
-        duration = time.monotonic() - started
-        collected, results, exitstatus = report.read(report_path)
+        try:
+            returncode, output = runner.run_in_own_group(command, course, env, timeout, running)
+            duration = time.monotonic() - started
+            collected, results, exitstatus = report.read(report_path)
+            tampered = snapshot.changed(course) if snapshot is not None and course != root else []
+        finally:
+            if course != root:
+                seal.remove(course)
+    if tampered:
+        shown = ", ".join(tampered[:3]) + (", ..." if len(tampered) > 3 else "")
+        return _not_graded(
+            topic,
+            "The code under test changed the grading files, so this topic could not be graded. "
+            "Change nothing outside your own module.",
+            integrity=f"changed the graders' files: {shown}",
+            duration=duration,
+        )
     return score_topic(topic, collected, results, exitstatus, returncode, output, duration, timeout)
+
+
+def _inherited_path(env: dict[str, str]) -> list[str]:
+    return [p for p in env.get("PYTHONPATH", "").split(os.pathsep) if p]
+
+
+def _not_graded(topic: manifest.Topic, message: str, integrity: str = "", duration: float = 0.0) -> TopicResult:
+    return TopicResult(
+        topic.id,
+        topic.title,
+        "error",
+        0.0,
+        float(topic.points),
+        message=message,
+        duration=round(duration, 2),
+        integrity=integrity,
+    )
 
 
 @dataclass
@@ -245,6 +301,7 @@ def grade(
     jobs: int | None = None,
     start_method: str | None = None,
     on_topic: Callable[[TopicResult], None] | None = None,
+    digest: str | None = None,
 ) -> Report:
     """Grade the topics of the implementation in `impl`, `jobs` topics at a time."""
     root = root or manifest.course_root()
@@ -253,12 +310,15 @@ def grade(
     jobs = max(1, jobs or min(usable_cpus() + 1, len(topics)))
     started = time.monotonic()
     results: dict[str, TopicResult] = {}
+    snapshot = seal.Snapshot.of(root)  # every topic is graded with the course as it is now
+    snapshot.expect(digest, root)
     with runner.child_runs(jobs, "grade") as (pool, running):
         # The longest first (the budget says roughly how long), so that no long topic is left to
         # run alone at the end; the results are still reported in topic order.
         longest_first = sorted(topics, key=lambda t: (-t.budget, -int(t.processes)))
         submitted = {
-            topic.id: pool.submit(grade_topic, topic, impl, root, start_method, running) for topic in longest_first
+            topic.id: pool.submit(grade_topic, topic, impl, root, start_method, running, snapshot=snapshot)
+            for topic in longest_first
         }
         for topic in topics:  # each is reported once it and those before it are done
             results[topic.id] = submitted[topic.id].result()

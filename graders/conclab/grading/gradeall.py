@@ -24,7 +24,7 @@ from conclab import manifest
 from conclab.core import machine
 from conclab.core.cpus import usable_cpus
 
-from . import grade, runner
+from . import grade, runner, seal
 
 
 @dataclass
@@ -58,8 +58,15 @@ def submission_timeout(topics: list[manifest.Topic]) -> float:
 
 
 def grade_submission(
-    submission: Path, topics: list[manifest.Topic], root: Path, timeout: float, keep: Path | None, running: set
+    submission: Path,
+    topics: list[manifest.Topic],
+    root: Path,
+    timeout: float,
+    keep: Path | None,
+    running: set,
+    snapshot: seal.Snapshot,
 ) -> Row:
+    snapshot.check(root)  # no submission is graded with graders an earlier one changed
     row = Row(submission.name)
     started = time.monotonic()
     impl = implementation_of(submission, topics)
@@ -83,6 +90,7 @@ def grade_submission(
         for topic in topics:
             command += ["--topic", topic.id]
         env = runner.child_env(root)
+        env[seal.DIGEST_VARIABLE] = snapshot.digest
         env["TMPDIR"] = tmp  # a run killed for its time keeps no temporary files of its own anywhere else
         env[machine.FOLDER_VARIABLE] = machine.folder()  # but timing tests still see every other run
         returncode, output = runner.run_in_own_group(command, root, env, timeout, running)
@@ -133,6 +141,7 @@ def grade_all(
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
     root = manifest.course_root()
+    snapshot = seal.Snapshot.of(root)
     students = submissions(folder)
     jobs = max(1, jobs or usable_cpus())
     timeout = timeout or submission_timeout(topics)
@@ -152,7 +161,7 @@ def grade_all(
         runner.child_runs(jobs, "grade-all") as (pool, running),
     ):
         task = progress.add_task("graded", total=len(students))
-        futures = [pool.submit(grade_submission, s, topics, root, timeout, keep, running) for s in students]
+        futures = [pool.submit(grade_submission, s, topics, root, timeout, keep, running, snapshot) for s in students]
         for future in as_completed(futures):
             row = future.result()
             rows[row.student] = row
