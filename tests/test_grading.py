@@ -7,10 +7,12 @@ import json
 import shutil
 import subprocess
 import sys
+import time
 
 import pytest
 
 from conclab import manifest
+from conclab.engine import report
 from conclab.grading import grade as grading
 
 ROOT = manifest.course_root()
@@ -134,3 +136,94 @@ def test_bad_options_are_refused_and_nothing_is_written(tmp_path, args, complain
     assert run.returncode == 2, run.stdout + run.stderr
     assert complaint in run.stderr
     assert list(tmp_path.iterdir()) == []
+
+
+def signed(key: bytes, *records: dict) -> list[str]:
+    """Records as a grading run sends them over its channel, signed with `key`."""
+    lines = []
+    for seq, record in enumerate(records):
+        text = report._encode({**record, "seq": seq})
+        lines.append(f"{report._mac(key, text)} {text}")
+    return lines
+
+
+KEY = b"k" * 32
+RUN = [
+    {"kind": "collected", "tests": collected(("test_a", 1), ("test_b", 1))},
+    {"kind": "test", "nodeid": "t.py::test_a", "outcome": "passed", "duration": 0.1, "message": ""},
+    {"kind": "test", "nodeid": "t.py::test_b", "outcome": "failed", "duration": 0.1, "message": "no"},
+    {"kind": "complete", "exitstatus": 1},
+]
+
+
+def test_the_parent_reads_what_the_run_signed():
+    results = report.parse(signed(KEY, *RUN), KEY)
+    assert not results.tampered and results.exitstatus == 1
+    assert [r["outcome"] for r in results.tests.values()] == ["passed", "failed"]
+
+
+@pytest.mark.parametrize(
+    "lines, reason",
+    [
+        (lambda: signed(b"x" * 32, *RUN), "did not write"),
+        (lambda: signed(KEY, *RUN)[:1] + ["- " + signed(KEY, *RUN)[1].split(" ", 1)[1]], "did not write"),
+        (lambda: signed(KEY, RUN[0], RUN[2], RUN[2], RUN[3]), "a second result"),
+        (lambda: [signed(KEY, *RUN)[i] for i in (0, 2, 1, 3)], "out of its place"),
+        (lambda: signed(KEY, RUN[0], {"kind": "test", "nodeid": "t.py::test_z", "outcome": "passed"}), "unknown"),
+    ],
+    ids=["another key", "unsigned", "a result twice", "reordered", "a test not collected"],
+)
+def test_records_the_run_did_not_write_make_its_results_worthless(lines, reason):
+    results = report.parse(lines(), KEY)
+    assert reason in results.tampered
+
+
+def test_nothing_after_the_end_of_the_run_counts():
+    late = {"kind": "test", "nodeid": "t.py::test_b", "outcome": "passed", "duration": 0.1, "message": ""}
+    results = report.parse(signed(KEY, RUN[0], RUN[1], RUN[3], late), KEY)
+    assert not results.tampered and list(results.tests) == ["t.py::test_a"]
+
+
+def test_a_test_without_a_result_fails_and_integrity_fails_them_all():
+    tests = collected(("test_a", 1), ("test_b", 1))
+    result = grading.score_topic(THREADS, tests, results(test_a="passed"), 0, 0, "", 1.0, 60)
+    assert [t.status for t in result.tests] == ["pass", "fail"] and result.score == 5
+    assert "did not finish" in result.tests[1].message
+    cheated = grading.score_topic(
+        THREADS, tests, results(test_a="passed", test_b="passed"), 0, 0, "", 1.0, 60, integrity="changed `x`"
+    )
+    assert cheated.score == 0 and all(t.message == "changed `x`" for t in cheated.tests)
+    assert cheated.integrity == "changed `x`"
+
+
+def test_a_channel_carries_a_real_run_and_stops_waiting_for_a_pipe_held_open(tmp_path):
+    """The run's end of the pipe may be kept open by a process it left behind: the parent
+    still returns, within its grace, with what was sent."""
+    channel = report.Channel()
+    told_read, write = channel.fds
+    child = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            "import sys, time\n"
+            "from conclab.engine import report\n"
+            "w = report.open_channel(int(sys.argv[1]))\n"
+            "w.collected([{'nodeid': 'a', 'name': 'test_a', 'weight': 1}])\n"
+            "w.test('a', 'passed', 0.1, 'fine')\n"
+            "time.sleep(30)\n",
+            str(told_read),
+        ],
+        pass_fds=channel.fds,
+    )
+    channel.handed_over()
+    try:
+        deadline = time.monotonic() + 20
+        while "a" not in channel.results.tests and time.monotonic() < deadline:
+            time.sleep(0.05)
+        started = time.monotonic()
+        results = channel.close(grace=0.5)
+        assert time.monotonic() - started < 3
+    finally:
+        child.kill()
+        child.wait()
+    assert results.tests["a"]["outcome"] == "passed" and results.exitstatus is None and not results.tampered

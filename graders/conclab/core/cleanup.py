@@ -29,6 +29,11 @@ class StoppedByGrader(BaseException):
     """Raised inside a thread the graders had to stop; never reported as the student's error."""
 
 
+class OverBudget(BaseException):
+    """Raised inside the test's thread when its time budget has run out (wherever it is then,
+    the student's code included): the graders' own stop, however it reaches a test."""
+
+
 def _cpu_times() -> dict[int, float]:
     try:
         return {t.id: t.user_time + t.system_time for t in psutil.Process().threads()}

@@ -189,6 +189,19 @@ def student_frame(tb: TracebackType | None) -> traceback.FrameSummary | None:
     return mine[-1] if mine else None
 
 
+def raised_by_student(tb: TracebackType | None) -> bool:
+    """Whether the student's code raised the exception of this traceback, itself or through a
+    library function it called (pytest.skip, sys.exit): the innermost frame that is either the
+    student's or the course's (the package, the graders) is the student's."""
+    course = os.path.dirname(_package_dir) + os.sep
+    for frame in reversed(traceback.extract_tb(tb)):
+        if is_student_file(frame.filename):
+            return True
+        if os.path.abspath(frame.filename).startswith(course):
+            return False
+    return False
+
+
 def raised_at(tb: TracebackType | None) -> str:
     """The last line of the student's code in a traceback, as `bank.py line 12: balance -= amount`,
     or "" when none of it is the student's."""

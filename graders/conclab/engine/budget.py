@@ -59,7 +59,7 @@ def start(item: pytest.Item, budget: float | None) -> None:
         signal.setitimer(signal.ITIMER_REAL, budget)
     else:
 
-        class TestOverBudget(BaseException):
+        class TestOverBudget(cleanup.OverBudget):
             pass
 
         TestOverBudget.__name__ = f"TestTookLongerThan{int(budget)}s"

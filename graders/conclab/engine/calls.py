@@ -77,7 +77,8 @@ def watched(item: pytest.Item, topic: manifest.Topic) -> Iterator[None]:
     if switches:
         switches.start()
     try:
-        yield
+        with outcomes_fail():
+            yield
     finally:
         if switches:
             switches.stop()
@@ -86,6 +87,18 @@ def watched(item: pytest.Item, topic: manifest.Topic) -> Iterator[None]:
         check_tools(topic)
     if errors:
         testing.fail(format_thread_errors(errors))
+
+
+@contextmanager
+def outcomes_fail() -> Iterator[None]:
+    """A skip, an xfail, an exit, a fail or any other BaseException raised by the student's
+    code fails the test as an error of that code: only the graders' own decide an outcome."""
+    try:
+        yield
+    except BaseException as exc:
+        if testing.outcome_from_student(exc) and not state.interrupted:
+            testing.fail(testing.outcome_message(exc))
+        raise
 
 
 def check_tools(topic: manifest.Topic) -> None:

@@ -73,6 +73,12 @@ WATCHED: dict[Any, tuple[str, ...]] = {
 }
 
 
+# Modules whose every function and class (and every class's methods) the grading relies on:
+# the package itself, pytest's running and reporting of tests, pluggy's calling of hooks, and
+# what the results are written with.
+WATCHED_WHOLE = ("conclab", "_pytest", "pluggy", "json", "hmac", "hashlib")
+
+
 def _watched_objects() -> dict[str, tuple[Any, tuple[str, ...] | None]]:
     """Name -> (namespace, attribute names or None for every callable in it)."""
     spaces: dict[str, tuple[Any, tuple[str, ...] | None]] = {
@@ -80,7 +86,7 @@ def _watched_objects() -> dict[str, tuple[Any, tuple[str, ...] | None]]:
     }
     spaces["psutil.Process"] = (psutil.Process, None)
     for name, module in list(sys.modules.items()):
-        if name == "conclab" or name.startswith("conclab."):
+        if module is not None and name.split(".")[0] in WATCHED_WHOLE:
             spaces[name] = (module, None)
             for attr, value in list(vars(module).items()):
                 if isinstance(value, type) and getattr(value, "__module__", None) == name:
@@ -102,7 +108,10 @@ class Tools:
     process may use: code that takes CPUs away from it (os.sched_setaffinity) would have
     the speed-up checks skipped as on a one-CPU machine."""
 
-    def __init__(self) -> None:
+    def __init__(self, pluginmanager: Any = None) -> None:
+        self._plugins = pluginmanager
+        self._registered = self._hooks()
+        self._plugin_ids = self._registered[0] if self._registered else ()
         self._spaces = _watched_objects()
         self._saved = {name: _members(space, names) for name, (space, names) in self._spaces.items()}
         self._cpus = usable_cpus()
@@ -120,7 +129,21 @@ class Tools:
                     replaced.append(f"{name}.{attr}")
         if usable_cpus() < self._cpus:
             replaced.append("the CPUs this process may use (os.sched_setaffinity)")
+        if self._hooks() != self._registered:
+            replaced.append("pytest's plugins or hooks (a plugin registered by the code under test)")
         return replaced
+
+    def _hooks(self) -> Any:
+        """The plugins registered with pytest and every hook's implementations, by identity."""
+        if self._plugins is None:
+            return None
+        plugins = tuple(id(plugin) for _, plugin in self._plugins.list_name_plugin())
+        hooks = tuple(
+            (name, tuple(id(impl.function) for impl in caller.get_hookimpls()))
+            for name, caller in sorted(vars(self._plugins.hook).items())
+            if hasattr(caller, "get_hookimpls")
+        )
+        return plugins, hooks
 
     def restore(self) -> None:
         """Put every replaced tool back (and this thread's CPUs), so that the rest of the run,
@@ -129,6 +152,10 @@ class Tools:
             for attr, value in self._saved[name].items():
                 if vars(space).get(attr, _MISSING) is not value:
                     setattr(space, attr, value)
+        if self._plugins is not None:
+            for _, plugin in list(self._plugins.list_name_plugin()):
+                if id(plugin) not in self._plugin_ids:
+                    self._plugins.unregister(plugin)
         if self._affinity is not None:
             try:
                 os.sched_setaffinity(0, self._affinity)

@@ -59,6 +59,22 @@ def pytest_runtest_setup(item: pytest.Item) -> None:
         teardown.remember(item)
 
 
+@pytest.hookimpl(wrapper=True, specname="pytest_runtest_setup")
+def pytest_runtest_setup_outcomes(item: pytest.Item):
+    if session.topic_of(item) is None:
+        return (yield)
+    with calls.outcomes_fail():
+        return (yield)
+
+
+@pytest.hookimpl(wrapper=True, specname="pytest_runtest_teardown")
+def pytest_runtest_teardown_outcomes(item: pytest.Item):
+    if session.topic_of(item) is None:
+        return (yield)
+    with calls.outcomes_fail():
+        return (yield)
+
+
 @pytest.hookimpl(wrapper=True)
 def pytest_runtest_call(item: pytest.Item):
     topic = session.topic_of(item)

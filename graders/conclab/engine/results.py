@@ -64,20 +64,10 @@ def record(test_report: pytest.TestReport) -> None:
     elif test_report.skipped and entry["outcome"] == "passed":
         entry.update(outcome="skipped", message=message)
     if test_report.when == "teardown":
-        result = run.written[test_report.nodeid] = run.pending.pop(test_report.nodeid)
-        run.writer.test(test_report.nodeid, **result)
-        if run.cheat:
-            _fail_what_passed(run)
-
-
-def _fail_what_passed(run: session.Run) -> None:
-    """Once a test has found a replaced tool, the tests graded before it fail as well (a
-    later line for a test replaces the earlier one in the report)."""
-    assert run.writer is not None
-    for nodeid, result in run.written.items():
-        if result["message"] != run.cheat:
-            result.update(outcome="failed", message=run.cheat)
-            run.writer.test(nodeid, **result)
+        if run.cheat and not run.integrity_sent:
+            run.writer.integrity(run.cheat)  # every test fails, those graded already included
+            run.integrity_sent = True
+        run.writer.test(test_report.nodeid, **run.pending.pop(test_report.nodeid))
 
 
 def collected(items: list[pytest.Item]) -> None:
@@ -86,7 +76,7 @@ def collected(items: list[pytest.Item]) -> None:
     run = session.run
     if run is None:
         return
-    run.tools = integrity.Tools()
+    run.tools = integrity.Tools(run.config.pluginmanager)
     if run.writer is not None:
         run.writer.collected([{"nodeid": item.nodeid, "name": item.name, "weight": weight(item)} for item in items])
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import multiprocessing
 import os
+import signal
 import sys
 import threading
 from pathlib import Path
@@ -18,6 +19,7 @@ import pytest
 from conclab import manifest
 from conclab.commandline import START_METHODS
 from conclab.core import diagnose
+from conclab.kit import state
 
 from . import chaos, integrity, report
 
@@ -51,6 +53,13 @@ def add_options(parser: pytest.Parser) -> None:
         help="multiprocessing start method for the process topics (default: the platform's)",
     )
     group.addoption(
+        "--conclab-channel",
+        metavar="FD",
+        type=int,
+        default=None,
+        help="read from FD where to send each test's result, and how to sign it (what `conclab grade` passes)",
+    )
+    group.addoption(
         "--conclab-report",
         metavar="FILE",
         default=None,
@@ -77,7 +86,7 @@ class Run:
         self.session_children: set[int] = set()
         self.writer: report.Writer | None = None
         self.pending: dict[str, dict] = {}  # nodeid -> the result so far of a test that has not ended
-        self.written: dict[str, dict] = {}  # nodeid -> the result written to the report
+        self.integrity_sent = False  # the report has been told that the tools were replaced
         self.tools: integrity.Tools | None = None  # taken before the first student module is imported
         self.cheat = ""  # why every test fails, once student code has replaced a grader's tool
 
@@ -113,17 +122,34 @@ def configure(config: pytest.Config) -> Run:
     # Python 3.12+ warns on every fork from a process with threads; here the threads are the
     # graders' own (bounded calls, timers), so the warning says nothing about student code.
     config.addinivalue_line("filterwarnings", r"ignore:This process \(pid=\d+\) is multi-threaded:DeprecationWarning")
-    report_path = config.getoption("conclab_report")
-    if report_path and not hasattr(config, "workerinput"):
+    report_path, channel = config.getoption("conclab_report"), config.getoption("conclab_channel")
+    if (report_path or channel is not None) and not hasattr(config, "workerinput"):
         if getattr(config.option, "numprocesses", None):
             raise pytest.UsageError("--conclab-report needs a run without -n: each topic is graded in a run of its own")
-        run.writer = report.Writer(report_path)
+        # before any student code is imported: the channel's key is read and its pipe closed
+        run.writer = report.open_channel(channel) if channel is not None else report.Writer(report_path)
+    _note_interrupts()
     method = config.getoption("start_method")
     if method:
         if method not in multiprocessing.get_all_start_methods():
             raise pytest.UsageError(f"--start-method {method} is not available on this platform")
         multiprocessing.set_start_method(method, force=True)
     return run
+
+
+def _note_interrupts() -> None:
+    """A real Ctrl-C still stops the run: note it, so that its KeyboardInterrupt is not taken
+    for one raised by student code (which fails the test instead)."""
+    if threading.current_thread() is not threading.main_thread():
+        return
+    if signal.getsignal(signal.SIGINT) is not signal.default_int_handler:
+        return
+
+    def interrupted(signum, frame):
+        state.interrupted = True
+        signal.default_int_handler(signum, frame)
+
+    signal.signal(signal.SIGINT, interrupted)
 
 
 def _put_on_path(dirs: list[str]) -> None:

@@ -28,6 +28,7 @@ from conclab.engine import report
 from . import runner, seal
 
 VERSION = 1
+CHANNEL = os.name == "posix"  # results over an inherited pipe (else a file in a private folder)
 
 
 def topic_timeout(topic: manifest.Topic) -> float:
@@ -80,9 +81,14 @@ def score_topic(
     output: str,
     duration: float,
     timeout: float,
+    integrity: str = "",
 ) -> TopicResult:
-    """A topic's result from what its run wrote, or zero with the reason it could not be graded."""
-    result = TopicResult(topic.id, topic.title, "error", 0.0, float(topic.points), duration=round(duration, 2))
+    """A topic's result from what its run wrote, or zero with the reason it could not be graded.
+    A test without a result failed; with `integrity` (the run found its tools replaced), every
+    test failed, with that message."""
+    result = TopicResult(
+        topic.id, topic.title, "error", 0.0, float(topic.points), duration=round(duration, 2), integrity=integrity
+    )
     if returncode == -1:
         result.message = f"Grading did not finish within {timeout:g} s and was stopped."
     elif not collected:
@@ -98,6 +104,12 @@ def score_topic(
         result.message = f"Grading could not run (pytest exit status {exitstatus}).\n{_tail(output)}".strip()
     if result.message:
         return result
+    no_result = {"outcome": "failed", "duration": 0.0, "message": "This test did not finish: the run ended during it."}
+    results = {t["nodeid"]: results.get(t["nodeid"], no_result) for t in collected}
+    if integrity:
+        results = {
+            nodeid: {**outcome, "outcome": "failed", "message": integrity} for nodeid, outcome in results.items()
+        }
     weights = {t["nodeid"]: float(t.get("weight", 1.0)) for t in collected}
     judged = sum(w for nodeid, w in weights.items() if results[nodeid]["outcome"] != "skipped")
     for test in collected:
@@ -147,7 +159,6 @@ def grade_topic(
         )
     with tempfile.TemporaryDirectory(prefix="conclab-grade-") as tmp:
         folder = Path(tmp)  # only this user may enter it (mode 0700)
-        report_path = folder / "results.jsonl"
         course, graded = root, impl
         env = runner.child_env(root)
         if tests == "graders":
@@ -179,19 +190,37 @@ def grade_topic(
             "no:cacheprovider",
             "--noconftest",
             f"--impl={graded}",
-            f"--conclab-report={report_path}",
         ]
         if start_method:
             command.append(f"--start-method={start_method}")
         started = time.monotonic()
+        channel = report.Channel() if CHANNEL else None
         try:
-            returncode, output = runner.run_in_own_group(command, course, env, timeout, running)
+            if channel is not None:
+                command.append(channel.argument)
+                returncode, output = runner.run_in_own_group(
+                    command, course, env, timeout, running, pass_fds=channel.fds, on_start=channel.handed_over
+                )
+                results = channel.close()
+            else:  # no inherited pipes (Windows): a results file in the private folder
+                command.append(f"--conclab-report={folder / 'results.jsonl'}")
+                returncode, output = runner.run_in_own_group(command, course, env, timeout, running)
+                results = report.parse(_lines(folder / "results.jsonl"))
             duration = time.monotonic() - started
-            collected, results, exitstatus = report.read(report_path)
             tampered = snapshot.changed(course) if snapshot is not None and course != root else []
         finally:
+            if channel is not None:
+                channel.close(grace=0)
             if course != root:
                 seal.remove(course)
+    if results.tampered:
+        return _not_graded(
+            topic,
+            "The code under test interfered with the grading run's results, so this topic could not be "
+            "graded. Change nothing outside your own module.",
+            integrity=f"the results held {results.tampered}",
+            duration=duration,
+        )
     if tampered:
         shown = ", ".join(tampered[:3]) + (", ..." if len(tampered) > 3 else "")
         return _not_graded(
@@ -201,7 +230,24 @@ def grade_topic(
             integrity=f"changed the graders' files: {shown}",
             duration=duration,
         )
-    return score_topic(topic, collected, results, exitstatus, returncode, output, duration, timeout)
+    return score_topic(
+        topic,
+        results.collected,
+        results.tests,
+        results.exitstatus,
+        returncode,
+        output,
+        duration,
+        timeout,
+        integrity=results.integrity,
+    )
+
+
+def _lines(path: Path) -> list[str]:
+    try:
+        return path.read_text(encoding="utf-8", errors="replace").splitlines()
+    except OSError:
+        return []
 
 
 def _inherited_path(env: dict[str, str]) -> list[str]:

@@ -39,13 +39,17 @@ def run_in_own_group(
     timeout: float,
     running: set | None = None,
     left: list[str] | None = None,
+    pass_fds: tuple[int, ...] = (),
+    on_start=None,
 ) -> tuple[int, str]:
     """Run a command in a process group of its own, with its output in a file (a process it
     leaves behind cannot hold a pipe open and keep us waiting); once it has ended, or its
     time is up, kill whatever is left of it.  `running`, if given, holds the process while
     it runs, for a caller that may have to stop everything at once (kill_tree).  `left`, if
     given, gets a line for each process the command started that was still running after it
-    had ended by itself (as a student running pytest would find it), before it is killed."""
+    had ended by itself (as a student running pytest would find it), before it is killed.
+    `pass_fds` are file descriptors the command inherits; `on_start`, if given, is called
+    once it has started (to close the parent's copies of them)."""
     mark = uuid.uuid4().hex
     env = cleanup.with_mark(env, mark)
     with tempfile.TemporaryFile("w+", encoding="utf-8", errors="replace") as out:
@@ -53,9 +57,20 @@ def run_in_own_group(
         # (autogroup), so a run in a session of its own would get one CPU's worth against
         # a busy session beside it, and no speed-up could show.
         group = {"preexec_fn": os.setpgrp} if os.name == "posix" else {}
-        proc = subprocess.Popen(
-            command, cwd=cwd, env=env, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, **group
-        )
+        try:
+            proc = subprocess.Popen(
+                command,
+                cwd=cwd,
+                env=env,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                pass_fds=pass_fds,
+                **group,
+            )
+        finally:
+            if on_start is not None:
+                on_start()
         if running is not None:
             running.add(proc)
         returncode = None  # still running (Ctrl-C while waiting)

@@ -28,6 +28,10 @@ session_threads: set[threading.Thread] = set()
 #: Threads that were alive when the current test started: left over from earlier tests.
 test_threads: set[threading.Thread] = set()
 
+#: Set once the run has been interrupted for real (Ctrl-C, SIGINT): a KeyboardInterrupt then
+#: is the person's, not one the student's code raised.
+interrupted = False
+
 #: When the running test's time budget runs out (a time.monotonic() value), if it has one.
 budget_ends: float | None = None
 

@@ -170,9 +170,31 @@ class Job:
                 + (f" at {where}" if where else "")
                 + ": that stops a whole program, and no function of the exercise should raise it."
             )
+        if outcome_from_student(self.error):
+            fail(outcome_message(self.error))
         if self.error is not None:
             raise self.error
         return self.value
+
+
+def outcome_from_student(error: BaseException | None) -> bool:
+    """An exception that is not an Exception (pytest's skip, xfail, exit and fail, SystemExit,
+    KeyboardInterrupt, a BaseException of the student's own), raised by the student's code: it
+    would decide the test's outcome, or end the run, instead of failing the test."""
+    return (
+        error is not None
+        and not isinstance(error, (Exception, cleanup.StoppedByGrader, cleanup.OverBudget))
+        and diagnose.raised_by_student(error.__traceback__)
+    )
+
+
+def outcome_message(error: BaseException) -> str:
+    where = diagnose.raised_at(error.__traceback__)
+    return (
+        f"Your code raised {type(error).__name__}" + (f" ({where})" if where else "") + ": an exception that "
+        "would skip the test, end it, or stop the whole run, instead of being an error of your code. Only the "
+        "graders decide a test's outcome: raise an ordinary exception (an Exception subclass) instead."
+    )
 
 
 def start(fn: Callable, *args: Any, what: str | None = None, **kwargs: Any) -> Job:
