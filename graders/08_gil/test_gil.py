@@ -4,7 +4,7 @@ import threading
 
 import pytest
 
-from conclab.testing import ChildWork, InFlight, busy, call, expect, expect_speedup, idle, no_new_threads
+from conclab.testing import ChildWork, CPUShare, InFlight, busy, call, expect, expect_speedup, idle, no_new_threads
 
 SMALL = [0, 1, 2, 3, 10, 100, 1000, 7919, 7920]
 PRIMES_BELOW = [0, 0, 0, 1, 4, 25, 168, 999, 1000]
@@ -69,7 +69,22 @@ def test_count_primes_is_really_faster_with_two_processes(gil):
 @pytest.mark.no_chaos
 @pytest.mark.alone  # CPU time over wall time: on a crowded machine a computing thread gets less than half a CPU
 def test_classify_tells_computing_from_waiting(gil):
-    expect(call(gil.classify, lambda: busy(0.3)) == "cpu", 'A function that computes for 0.3 s is CPU bound: "cpu".')
+    # On a machine busy with other programs, a thread that computes for 0.3 s may get less than
+    # half a CPU, and then "io" is the right answer: only a call in which the computing thread
+    # had the CPU most of the time (or lost it to its own process) is judged.
+    for _ in range(10):
+        got = CPUShare()
+
+        def compute() -> None:
+            with got:
+                busy(0.3)
+
+        verdict = call(gil.classify, compute)
+        if got.judgeable:
+            break
+    else:
+        pytest.skip("The machine was too busy with other programs to tell computing from waiting; grade again.")
+    expect(verdict == "cpu", f'A function that computes for 0.3 s is CPU bound: "cpu" (classify said {verdict!r}).')
     expect(call(gil.classify, lambda: idle(0.3)) == "io", 'A function that sleeps for 0.3 s is I/O bound: "io".')
 
 

@@ -50,6 +50,7 @@ from .kit.messaging import (
 )
 from .kit.parallel import (
     ChildWork,
+    CPUShare,
     Speedup,
     Verdict,
     busy,
@@ -92,6 +93,7 @@ __all__ = [
     "HOST",
     "WAIT",
     "ChildWork",
+    "CPUShare",
     "ClientProcesses",
     "DeadlockBroken",
     "EventLog",

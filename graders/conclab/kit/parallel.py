@@ -2,6 +2,8 @@
 
     usable_cpus()            CPUs this process may really use (affinity, cgroup quota)
     needs_cpus(2)            skip a speed-up check, saying why, on a machine with fewer
+    CPUShare()               `with CPUShare() as got:` around a block of this thread:
+                             got.share (its CPU over wall time), got.judgeable
     ChildWork()              `with ChildWork() as work:` around a call; afterwards
                              work.pids (child processes that used CPU), work.cpu (their
                              CPU seconds) and work.wall
@@ -23,7 +25,9 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from time import perf_counter as _clock
+from time import process_time as _process_time
 from time import sleep as _sleep
+from time import thread_time as _thread_time
 
 import psutil
 import pytest
@@ -263,6 +267,50 @@ def gil_enabled() -> bool:
     """False only on a free-threaded build running without the GIL."""
     check = getattr(sys, "_is_gil_enabled", None)
     return True if check is None else bool(check())
+
+
+class CPUShare:
+    """What the calling thread got of a CPU while the block ran (`share`: its CPU time over the
+    wall time), and whether that says anything about the code under test (`judgeable`): it does
+    when the thread had the CPU most of the time, or when what kept it from the CPU was its own
+    process (other threads, child processes: the code under test's doing); not when other
+    programs on a busy machine took the CPUs."""
+
+    def __init__(self, enough: float = 0.7):
+        self.enough = enough
+        self.share = 0.0
+        self.own_elsewhere = 0.0
+
+    def __enter__(self) -> CPUShare:
+        self._start = (_clock(), _thread_time(), _process_time(), _children_cpu())
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        wall, thread, process, children = (
+            b - a for a, b in zip(self._start, (_clock(), _thread_time(), _process_time(), _children_cpu()))
+        )
+        self.share = thread / max(wall, 1e-9)
+        self.own_elsewhere = max(0.0, process - thread) + max(0.0, children)
+        self._wall = wall
+
+    @property
+    def judgeable(self) -> bool:
+        return self.share >= self.enough or self.own_elsewhere >= 0.2 * self._wall
+
+
+def _children_cpu() -> float:
+    try:
+        children = psutil.Process().children(recursive=True)
+    except psutil.Error:
+        return 0.0
+    total = 0.0
+    for child in children:
+        try:
+            times = child.cpu_times()
+        except psutil.Error:
+            continue
+        total += times.user + times.system
+    return total
 
 
 def busy(seconds: float) -> None:
