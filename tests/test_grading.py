@@ -93,7 +93,7 @@ def test_grade_gives_full_marks_to_solved_topics_and_zero_to_the_others(tmp_path
     assert "01_threads" in run.stdout and "total" in run.stdout and "10.0 / 20" in run.stdout
 
 
-def test_a_topic_that_exits_at_import_scores_zero_and_the_others_are_graded(tmp_path):
+def test_a_topic_that_would_exit_at_import_scores_zero_and_the_others_are_graded(tmp_path):
     submission = tmp_path / "exercises"
     for topic in (THREADS, LOCKS):
         shutil.copytree(
@@ -104,10 +104,11 @@ def test_a_topic_that_exits_at_import_scores_zero_and_the_others_are_graded(tmp_
     assert run.returncode == 1, run.stdout + run.stderr
     data = json.loads(run.stdout)
     threads, locks = data["topics"]
-    assert threads["status"] == "error" and threads["score"] == 0
-    assert "ended early (exit status 0" in threads["message"]
+    assert threads["status"] == "fail" and threads["score"] == 0
+    assert all("imports os, which this exercise does not use" in t["message"] for t in threads["tests"])
+    assert "imports os" in threads["integrity"]
     assert locks["status"] == "pass" and locks["score"] == 10
-    assert data["status"] == "error"
+    assert data["status"] == "fail"
 
 
 def test_gradescope_results_have_a_test_per_grader(tmp_path):

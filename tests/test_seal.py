@@ -7,8 +7,6 @@ from __future__ import annotations
 import os
 import shutil
 import stat
-import subprocess
-import sys
 import threading
 
 import pytest
@@ -111,9 +109,11 @@ def test_a_copy_is_read_only_and_tells_what_was_changed_in_it(tmp_path):
     assert not copy.exists()
 
 
-def test_grade_all_stops_when_the_course_changed_after_grading_began(tmp_path):
-    """A submission that found the course on disk and rewrote a grader there: no submission
-    after it is graded with what it wrote; grade-all stops, says why and writes nothing."""
+def test_grade_all_stops_when_the_course_changed_after_grading_began(tmp_path, monkeypatch):
+    """A grader changed on disk while a class is graded (by whatever means): no submission
+    after it is graded with what was written; grade-all stops and says why."""
+    from conclab.grading import gradeall, runner
+
     course = tmp_path / "course"
     shutil.copytree(ROOT / "graders", course / "graders", ignore=shutil.ignore_patterns("__pycache__", "*.egg-info"))
     shutil.copy(ROOT / "pyproject.toml", course / "pyproject.toml")
@@ -122,20 +122,17 @@ def test_grade_all_stops_when_the_course_changed_after_grading_began(tmp_path):
     subs = tmp_path / "submissions"
     for name in ("ann", "bob", "cid"):
         shutil.copytree(ROOT / "exercises" / THREADS.id, subs / name / THREADS.id)
-    (subs / "ann" / THREADS.id / THREADS.filename).write_text(
-        f"from pathlib import Path\nPath({str(grader)!r}).write_text('def test_x():\\n    pass\\n')\n"
-    )
+    graded = []
+
+    def run(command, cwd, env, timeout, running):
+        graded.append(command)
+        grader.write_text("def test_x():\n    pass\n")  # as if the first submission had done it
+        return 1, ""
+
+    monkeypatch.setenv("CONCLAB_ROOT", str(course))
+    monkeypatch.setattr(runner, "run_in_own_group", run)
     out = tmp_path / "grades.csv"
-    env = {**os.environ, "CONCLAB_ROOT": str(course)}
-    done = subprocess.run(
-        [sys.executable, "-m", "conclab", "grade-all", str(subs), "--out", str(out), "--jobs", "1", "--topic", "01"],
-        cwd=course,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=600,
-        stdin=subprocess.DEVNULL,
-    )
-    assert done.returncode == 2, done.stderr
-    assert "changed while grading went on" in done.stderr and "test_threads.py" in done.stderr
-    assert not out.exists()
+    with pytest.raises(seal.SealError, match="changed while grading went on") as raised:
+        gradeall.grade_all(subs, out, [THREADS], jobs=1)
+    assert "test_threads.py" in str(raised.value)
+    assert len(graded) == 1 and not out.exists()

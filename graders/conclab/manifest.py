@@ -30,6 +30,8 @@ class Topic:
     hints: tuple[str, ...]
     processes: bool = False  # the topic starts processes: graded under every start method
     max_size: int = 100_000  # the largest module file (bytes) that is graded
+    imports: tuple[str, ...] = ()  # the modules the topic's module may import (the course's and its own)
+    own_imports: tuple[str, ...] = ()  # those the topic itself lists
 
     @property
     def number(self) -> str:
@@ -54,6 +56,7 @@ _FIELDS: dict[str, tuple[type | tuple[type, ...], str, bool]] = {
     "hints": (list, "a list of strings", True),
     "processes": (bool, "true or false", False),
     "max_size": (int, "a whole number of bytes", False),
+    "imports": (list, "a list of module names", False),
 }
 
 
@@ -70,7 +73,7 @@ def _lines(text: str) -> list[dict[str, int]]:
     return tables
 
 
-def _topic(entry: dict, name: str, lines: dict[str, int]) -> Topic:
+def _topic(entry: dict, name: str, lines: dict[str, int], common: tuple[str, ...] = ()) -> Topic:
     def error(key: str | None, message: str) -> ManifestError:
         line = lines.get(key or "", lines.get("[[topic]]"))
         return ManifestError(f"{name} line {line}: {message}" if line else f"{name}: {message}")
@@ -85,7 +88,8 @@ def _topic(entry: dict, name: str, lines: dict[str, int]) -> Topic:
     for key, (kind, described, _) in _FIELDS.items():
         value = entry.get(key)
         wrong = key in entry and (not isinstance(value, kind) or (isinstance(value, bool) and kind is not bool))
-        if wrong or (key == "hints" and not all(isinstance(h, str) for h in value)):
+        listed = key in ("hints", "imports") and key in entry and not all(isinstance(h, str) for h in value)
+        if wrong or listed:
             raise error(key, f"{key} of {label} must be {described}, not {value!r}")
     number, _, rest = entry["id"].partition("_")
     if not (len(number) == 2 and number.isdigit() and rest):
@@ -94,6 +98,9 @@ def _topic(entry: dict, name: str, lines: dict[str, int]) -> Topic:
         raise error("module", f"module {entry['module']!r} of {label} is not a usable module name")
     if entry["points"] <= 0:
         raise error("points", f"points of {label} must be more than 0")
+    bad = [m for m in entry.get("imports", []) if not all(part.isidentifier() for part in m.split("."))]
+    if bad:
+        raise error("imports", f"imports of {label}: {bad[0]!r} is not a module name")
     if entry.get("max_size", 1) <= 0:
         raise error("max_size", f"max_size of {label} must be more than 0 bytes")
     if entry["budget"] <= 0:
@@ -107,6 +114,8 @@ def _topic(entry: dict, name: str, lines: dict[str, int]) -> Topic:
         hints=tuple(entry["hints"]),
         processes=bool(entry.get("processes", False)),
         max_size=entry.get("max_size", Topic.max_size),
+        imports=tuple(dict.fromkeys(["__future__", *common, *entry.get("imports", [])])),
+        own_imports=tuple(entry.get("imports", [])),
     )
 
 
@@ -125,14 +134,21 @@ def parse(text: str, name: str = MANIFEST.name) -> tuple[Topic, ...]:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise ManifestError(f"cannot read {name}: {exc}") from None
-    extra = [key for key in data if key != "topic"]
+    extra = [key for key in data if key not in ("topic", "course")]
     if extra:
-        raise ManifestError(f"{name}: unknown key {extra[0]!r} (the manifest holds [[topic]] tables only)")
+        raise ManifestError(f"{name}: unknown key {extra[0]!r} (the manifest holds [course] and [[topic]] tables only)")
+    course = data.get("course", {})
+    if not isinstance(course, dict) or set(course) - {"imports"}:
+        raise ManifestError(f"{name}: [course] holds imports only")
+    common = course.get("imports", [])
+    if not isinstance(common, list) or not all(isinstance(m, str) and m for m in common):
+        raise ManifestError(f"{name}: imports of [course] must be a list of module names")
     if not isinstance(data.get("topic", []), list):
         raise ManifestError(f"{name}: topic must be a list of [[topic]] tables")
     lines = _lines(text)
     topics = tuple(
-        _topic(entry, name, lines[i] if i < len(lines) else {}) for i, entry in enumerate(data.get("topic", []))
+        _topic(entry, name, lines[i] if i < len(lines) else {}, tuple(common))
+        for i, entry in enumerate(data.get("topic", []))
     )
     for attr in ("id", "module", "number"):
         values = [getattr(t, attr) for t in topics]
@@ -142,6 +158,12 @@ def parse(text: str, name: str = MANIFEST.name) -> tuple[Topic, ...]:
     if [t.id for t in topics] != sorted(t.id for t in topics):
         raise ManifestError(f"{name}: topics are not in order")
     return topics
+
+
+def importable(topic: Topic) -> str:
+    """The modules a topic's module may import, as a student reads them in a message."""
+    own = [m for m in topic.own_imports if m != "__future__"]
+    return (", ".join(own) + " and " if own else "") + "everyday modules such as time, sys, math and collections"
 
 
 def topics() -> tuple[Topic, ...]:

@@ -21,7 +21,8 @@ from types import FrameType, TracebackType
 # Files whose frames count as "the student's code": set by the plugin to the chosen
 # implementation's topic folders.
 _student_dirs: list[str] = []
-_package_dir = str(Path(__file__).resolve().parent)
+_package_dir = str(Path(__file__).resolve().parents[1])  # graders/conclab
+_course_dir = str(Path(__file__).resolve().parents[2])  # graders/: the package and the graders
 
 # What a thread is doing, told by the innermost library function it is in.
 _WAITING_IN = {
@@ -193,7 +194,7 @@ def raised_by_student(tb: TracebackType | None) -> bool:
     """Whether the student's code raised the exception of this traceback, itself or through a
     library function it called (pytest.skip, sys.exit): the innermost frame that is either the
     student's or the course's (the package, the graders) is the student's."""
-    course = os.path.dirname(_package_dir) + os.sep
+    course = _course_dir + os.sep
     for frame in reversed(traceback.extract_tb(tb)):
         if is_student_file(frame.filename):
             return True

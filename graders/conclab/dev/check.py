@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from conclab import commandline, manifest
-from conclab.core import cleanup
+from conclab.core import cleanup, guard
 from conclab.grading.runner import child_env, run_in_own_group
 from conclab.manifest import Topic, tomllib
 
@@ -113,6 +113,7 @@ class Run:
     test_time: float = 0.0  # the tests' own time (set-up, call, tear-down), without start-up or waiting for
     #                         the machine (a test marked `alone` waits until no other test runs)
     left: list[str] = field(default_factory=list)  # processes still running once pytest had ended
+    refused: list[str] = field(default_factory=list)  # what the guard refused the code under test
 
     def failed(self) -> list[str]:
         return [name for name, outcome in self.outcomes.items() if outcome == "failed"]
@@ -155,10 +156,13 @@ def run_pytest(
     timeout: float = 600,
     root: Path | None = None,
 ) -> Run:
-    """Run pytest on `paths` (relative to the course root) in a child process."""
+    """Run pytest on `paths` (relative to the course root) in a child process, the code of
+    their topics under the guard, as grading runs it."""
     root = root or manifest.course_root()
+    topics = sorted({t.id for t in map(manifest.topic_of_path, (p for p in paths if not p.startswith("-"))) if t})
     with tempfile.TemporaryDirectory(prefix="conclab-run-") as tmp:
         xml_path = Path(tmp) / "report.xml"
+        refusals_log = Path(tmp) / "refusals.log"
         command = [
             sys.executable,
             "-m",
@@ -174,13 +178,15 @@ def run_pytest(
         ]
         if impl is not None:
             command.append(f"--impl={impl}")
+        if topics:
+            command += [f"--conclab-guard={','.join(topics)}", f"--conclab-guard-log={refusals_log}"]
         env = child_env(root)
         started = time.monotonic()
         left: list[str] = []
         returncode, output = run_in_own_group(command, root, env, timeout, left=left)
         duration = time.monotonic() - started
         outcomes, test_time = read_report(xml_path)
-        return Run(returncode, outcomes, duration, output, test_time, left)
+        return Run(returncode, outcomes, duration, output, test_time, left, guard.read_log(refusals_log))
 
 
 def test_name_matches(outcome_name: str, wanted: str) -> bool:
@@ -199,6 +205,8 @@ def check_mutant(mutant: Mutant, workdir: Path, args: list[str] = ()) -> tuple[b
     if mutant.catches:
         selection += ["-k", " or ".join(mutant.catches)]
     run = run_pytest(selection, impl=impl, args=list(args))
+    if run.refused:
+        return False, f"refused by the guard, so the graders were not what caught it: {run.refused[0]}", run
     if run.returncode not in (1,):
         return False, f"pytest exited with {run.returncode} (expected 1: tests failed)", run
     missing = [c for c in mutant.catches if not any(test_name_matches(n, c) for n in run.outcomes)]
@@ -218,6 +226,8 @@ def check_variant(variant: Mutant, workdir: Path, args: list[str] = ()) -> tuple
     except ValueError as exc:
         return False, str(exc), Run(-1, {}, 0.0, str(exc))
     run = run_pytest([f"graders/{variant.topic.id}", f"exercises/{variant.topic.id}"], impl=impl, args=args)
+    if run.refused:
+        return False, f"refused by the guard: {run.refused[0]}", run
     if run.returncode != 0:
         return False, f"failed: {', '.join(run.failed()) or f'pytest exited with {run.returncode}'}", run
     return True, f"{len(run.passed())} passed", run
@@ -236,7 +246,7 @@ def _check_once(topics: list[manifest.Topic], kinds: list[str], args: list[str])
     if "solutions" in kinds:
         paths = [f"graders/{t.id}" for t in topics] + [f"exercises/{t.id}" for t in topics]
         run = run_pytest(paths, impl=manifest.course_root() / "solutions", args=args)
-        ok = run.returncode == 0 and not run.left
+        ok = run.returncode == 0 and not run.left and not run.refused
         failures += not ok
         print(
             f"{'ok  ' if ok else 'FAIL'} solutions pass{label}   {run.duration:6.1f} s  "
@@ -244,11 +254,11 @@ def _check_once(topics: list[manifest.Topic], kinds: list[str], args: list[str])
             flush=True,
         )
         if not ok:
-            print(run.output[-3000:])
+            print("\n".join(run.refused) or run.output[-3000:])
     if "stubs" in kinds:
         for topic in topics:
             run = run_pytest([f"graders/{topic.id}"], args=args)
-            ok = run.returncode == 1 and not run.passed() and not run.left
+            ok = run.returncode == 1 and not run.passed() and not run.left and not run.refused
             failures += not ok
             print(
                 f"{'ok  ' if ok else 'FAIL'} stub {topic.id:<22} {run.duration:6.1f} s  "

@@ -12,7 +12,7 @@ from contextlib import contextmanager
 import pytest
 
 from conclab import manifest
-from conclab.core import cleanup, diagnose
+from conclab.core import cleanup, diagnose, guard
 from conclab.kit import state
 from conclab.kit import vocabulary as testing
 
@@ -106,6 +106,8 @@ def check_tools(topic: manifest.Topic) -> None:
     graders measure with (integrity.py)."""
     run = session.run
     assert run is not None
+    if not run.cheat and guard.refusals:
+        run.cheat = integrity.refused(guard.refusals)
     if not run.cheat and run.tools is not None:
         replaced = run.tools.changed()
         if replaced:

@@ -175,3 +175,12 @@ def message(replaced: list[str], filename: str) -> str:
         f"needs that: change nothing outside your own module ({filename}). Grading cannot trust a run in "
         f"which its tools were changed, so every test of this topic fails."
     )
+
+
+def refused(refusals: list[str]) -> str:
+    """Every test fails once the guard has refused something the code under test did."""
+    more = f" (and {len(refusals) - 1} more)" if len(refusals) > 1 else ""
+    return (
+        f"Grading refused what your code did: {refusals[0]}{more} No exercise needs that, and grading "
+        "cannot trust a run that tried it, so every test of this topic fails."
+    )

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from conclab import manifest
-from conclab.core import diagnose
+from conclab.core import diagnose, guard, precheck
 from conclab.kit import vocabulary as testing
 
 from . import session
@@ -43,6 +43,13 @@ def load(topic: manifest.Topic):
     path = run.topic_dir(topic) / topic.filename
     if not path.is_file():
         testing.fail(f"There is no {topic.filename} in {path.parent}: the tests need {path}.")
+    source = path.read_text(encoding="utf-8", errors="replace") if run.prechecked else ""
+    problems = precheck.check_source(source, topic)
+    if problems:
+        if guard.installed() is not None:
+            guard.note(f"{topic.filename} {problems[0]} (the static pre-check)")
+        run.import_errors[topic.module] = precheck.message(problems, topic)
+        testing.fail(run.import_errors[topic.module])
     loaded = sys.modules.get(topic.module)
     if loaded is not None and Path(getattr(loaded, "__file__", "") or "").resolve() != path.resolve():
         del sys.modules[topic.module]  # a module of the same name from elsewhere: not the one to test

@@ -7,10 +7,12 @@ other engine module reads it from here.
 
 from __future__ import annotations
 
+import argparse
 import multiprocessing
 import os
 import signal
 import sys
+import tempfile
 import threading
 from pathlib import Path
 
@@ -18,7 +20,7 @@ import pytest
 
 from conclab import manifest
 from conclab.commandline import START_METHODS
-from conclab.core import diagnose
+from conclab.core import diagnose, guard
 from conclab.kit import state
 
 from . import chaos, integrity, report
@@ -60,6 +62,16 @@ def add_options(parser: pytest.Parser) -> None:
         help="read from FD where to send each test's result, and how to sign it (what `conclab grade` passes)",
     )
     group.addoption(
+        "--conclab-guard",
+        metavar="TOPICS",
+        default=None,
+        help="run the code of these topics (comma-separated, or all) under the guard (what `conclab grade` passes); refusals go to --conclab-guard-log",
+    )
+    group.addoption("--conclab-guard-log", metavar="FILE", default=None, help=argparse.SUPPRESS)
+    group.addoption(  # the machinery's own tests only: never with --conclab-guard, which grading passes
+        "--conclab-unchecked", action="store_true", default=False, help=argparse.SUPPRESS
+    )
+    group.addoption(
         "--conclab-report",
         metavar="FILE",
         default=None,
@@ -89,6 +101,8 @@ class Run:
         self.integrity_sent = False  # the report has been told that the tools were replaced
         self.tools: integrity.Tools | None = None  # taken before the first student module is imported
         self.cheat = ""  # why every test fails, once student code has replaced a grader's tool
+        # the static pre-check of each module, unless the machinery's own tests turn it off
+        self.prechecked = not config.getoption("conclab_unchecked") or bool(config.getoption("conclab_guard"))
 
     def topic_dir(self, topic: manifest.Topic) -> Path:
         return self.impl / topic.id
@@ -129,6 +143,21 @@ def configure(config: pytest.Config) -> Run:
         # before any student code is imported: the channel's key is read and its pipe closed
         run.writer = report.open_channel(channel) if channel is not None else report.Writer(report_path)
     _note_interrupts()
+    guarded = config.getoption("conclab_guard")
+    if guarded:
+        chosen = manifest.topics() if guarded == "all" else [manifest.find(key) for key in guarded.split(",")]
+        guard.install(
+            guard.Rules(
+                modules=tuple(
+                    guard.Module(
+                        t.module, t.filename, t.imports, str(run.topic_dir(t).resolve()), manifest.importable(t)
+                    )
+                    for t in chosen
+                ),
+                scratch=str(Path(tempfile.gettempdir()).resolve()),
+                log=config.getoption("conclab_guard_log") or os.devnull,
+            )
+        )
     method = config.getoption("start_method")
     if method:
         if method not in multiprocessing.get_all_start_methods():

@@ -22,8 +22,9 @@ from pathlib import Path
 from typing import Any
 
 from conclab import manifest
+from conclab.core import guard
 from conclab.core.cpus import usable_cpus
-from conclab.engine import report
+from conclab.engine import integrity, report
 
 from . import runner, seal
 
@@ -178,6 +179,7 @@ def grade_topic(
             env = runner.child_env(course)
             env["TMPDIR"] = str(scratch)
             env["PYTHONPATH"] = os.pathsep.join([str(course / "graders"), *_inherited_path(env)])
+            refusals_log = folder / "refusals.log"
         # No conftest.py takes part: the graders need none, and one in the submission (or
         # beside it in a student's repository) could make failing tests pass.
         command = [
@@ -191,6 +193,8 @@ def grade_topic(
             "--noconftest",
             f"--impl={graded}",
         ]
+        if tests == "graders":
+            command += [f"--conclab-guard={topic.id}", f"--conclab-guard-log={refusals_log}"]
         if start_method:
             command.append(f"--start-method={start_method}")
         started = time.monotonic()
@@ -208,6 +212,7 @@ def grade_topic(
                 results = report.parse(_lines(folder / "results.jsonl"))
             duration = time.monotonic() - started
             tampered = snapshot.changed(course) if snapshot is not None and course != root else []
+            refusals = guard.read_log(refusals_log) if tests == "graders" else []
         finally:
             if channel is not None:
                 channel.close(grace=0)
@@ -239,7 +244,7 @@ def grade_topic(
         output,
         duration,
         timeout,
-        integrity=results.integrity,
+        integrity=results.integrity or (integrity.refused(refusals) if refusals else ""),
     )
 
 
