@@ -48,6 +48,7 @@ class Case:
     fifos: list[str] = field(default_factory=list)
     pad: int = 0
     own_course: bool = False
+    leak: str = ""
 
 
 def load_cases() -> list[Case]:
@@ -72,6 +73,7 @@ def load_cases() -> list[Case]:
                 entry.get("fifos", []),
                 entry.get("pad", 0),
                 entry.get("own_course", False),
+                entry.get("leak", ""),
             )
         )
     return cases
@@ -214,6 +216,9 @@ def test_grading_survives(case: Case, tmp_path: Path):
             else [t["message"] for t in attacked["tests"] if t["status"] == "fail"]
         )
         assert told and all(case.says in message for message in told), f"expected {case.says!r}: {told}"
+    if case.leak:
+        for text in [attacked["message"], *(t["message"] for t in attacked["tests"])]:
+            assert text.count(case.leak) * len(case.leak) <= 200, f"the report shows the submission's text: {text[:300]}"
     if case.listens:
         port = int((tmp_path / "port").read_text())
         with socket.socket() as probe:

@@ -4,7 +4,7 @@ import threading
 
 import pytest
 
-from conclab.testing import EventLog, Rendezvous, Timeline, blocks, call, expect, no_new_threads, start
+from conclab.testing import EventLog, Rendezvous, Timeline, blocks, call, expect, no_new_threads, shown, start
 
 
 class SpyInt(int):
@@ -43,7 +43,9 @@ def test_square_worker_computes_in_the_new_thread(threads):
     worker.start()
     worker.join(3)
     expect(not worker.is_alive(), "The SquareWorker thread was still running 3 s after start().")
-    expect(worker.result == 49, f"After run() finished, result should be 49 for n = 7, but it is {worker.result!r}.")
+    expect(
+        worker.result == 49, f"After run() finished, result should be 49 for n = 7, but it is {shown(worker.result)}."
+    )
     who = set(n.log.events)
     expect(
         who == {worker},
@@ -64,12 +66,13 @@ def test_square_worker_result_is_none_until_run_finishes(threads):
     worker.start()
     try:
         expect(
-            worker.result is None, f"result should stay None while run() is still working, but it is {worker.result!r}."
+            worker.result is None,
+            f"result should stay None while run() is still working, but it is {shown(worker.result)}.",
         )
     finally:
         Slow.gate.set()
         worker.join(3)
-    expect(worker.result == 25, f"result should be 25 for n = 5, but it is {worker.result!r}.")
+    expect(worker.result == 25, f"result should be 25 for n = 5, but it is {shown(worker.result)}.")
 
 
 @pytest.mark.parametrize("n", [0, 1, -4, 12345])
@@ -77,7 +80,7 @@ def test_square_worker_values(threads, n):
     worker = threads.SquareWorker(n)
     worker.start()
     worker.join(3)
-    expect(worker.result == n * n, f"SquareWorker({n}).result should be {n * n}, but it is {worker.result!r}.")
+    expect(worker.result == n * n, f"SquareWorker({n}).result should be {n * n}, but it is {shown(worker.result)}.")
 
 
 # ------------------------------------------------------------------ run_all
@@ -102,7 +105,7 @@ def test_run_all_runs_the_functions_at_the_same_time(threads):
         "were running together. Start every thread first, and only then join them.\n"
         f"When each function ran, one row per thread:\n{timeline.picture()}",
     )
-    expect(result == [0, 1, 2, 3, 4], f"run_all returned {result!r}, expected [0, 1, 2, 3, 4].")
+    expect(result == [0, 1, 2, 3, 4], f"run_all returned {shown(result)}, expected [0, 1, 2, 3, 4].")
 
 
 def test_run_all_runs_each_function_in_its_own_new_thread(threads):
@@ -158,7 +161,7 @@ def test_run_all_reraises_an_exception_from_a_thread(threads):
     expect(
         isinstance(job.error, ValueError),
         "One of the functions raised ValueError('boom'); run_all should raise it in the caller, "
-        f"but it {'raised ' + repr(job.error) if job.error else 'returned ' + repr(job.value)}.",
+        f"but it {'raised ' + shown(job.error) if job.error else 'returned ' + shown(job.value)}.",
     )
 
 
@@ -179,7 +182,7 @@ def test_run_all_reraises_the_first_failure_in_input_order(threads):
     expect(
         isinstance(job.error, ValueError),
         "Two functions raised: function 1 (ValueError) and function 2 (KeyError, which happened first in time). "
-        f"run_all must raise the one that comes first in the list, ValueError, but it raised {job.error!r}.",
+        f"run_all must raise the one that comes first in the list, ValueError, but it raised {shown(job.error)}.",
     )
 
 
@@ -210,7 +213,7 @@ def test_run_all_raises_only_after_every_thread_finished(threads):
 def test_run_all_leaves_no_thread_running(threads):
     with no_new_threads("run_all"):
         result = call(threads.run_all, [lambda i=i: i * 10 for i in range(8)])
-    expect(result == [i * 10 for i in range(8)], f"run_all returned {result!r}.")
+    expect(result == [i * 10 for i in range(8)], f"run_all returned {shown(result)}.")
 
 
 # ------------------------------------------------------------------ start_daemon
@@ -227,7 +230,10 @@ def test_start_daemon_returns_a_started_daemon_thread(threads):
     caller = threading.current_thread()
     thread = call(threads.start_daemon, target, "x", 2)
     try:
-        expect(isinstance(thread, threading.Thread), f"start_daemon should return the thread, but returned {thread!r}.")
+        expect(
+            isinstance(thread, threading.Thread),
+            f"start_daemon should return the thread, but returned {shown(thread)}.",
+        )
         expect(thread.daemon, "The thread start_daemon returned is not a daemon thread (daemon=True).")
         expect(thread.is_alive(), "The thread start_daemon returned is not running: call start() before returning it.")
     finally:

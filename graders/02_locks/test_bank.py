@@ -4,7 +4,7 @@ import threading
 
 import pytest
 
-from conclab.testing import EventLog, Job, call, expect, run_threads, start
+from conclab.testing import EventLog, Job, call, expect, run_threads, shown, start
 
 
 def test_concurrent_deposits_lose_no_update(bank):
@@ -93,7 +93,7 @@ def test_non_positive_amounts_are_refused_and_change_nothing(bank, amount):
         expect(
             isinstance(job.error, ValueError),
             f"{what} with amount {amount} should raise ValueError, but it "
-            f"{'raised ' + repr(job.error) if job.error else 'did not raise'}.",
+            f"{'raised ' + shown(job.error) if job.error else 'did not raise'}.",
         )
         expect(
             account.balance == 50,

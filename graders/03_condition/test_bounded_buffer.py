@@ -6,7 +6,18 @@ from time import monotonic
 
 import pytest
 
-from conclab.testing import BLOCK, EventLog, blocks, call, expect, lines_run_while, run_threads, start, uses_module
+from conclab.testing import (
+    BLOCK,
+    EventLog,
+    blocks,
+    call,
+    expect,
+    lines_run_while,
+    run_threads,
+    shown,
+    start,
+    uses_module,
+)
 
 
 @pytest.mark.parametrize("capacity", [0, -3])
@@ -48,7 +59,7 @@ def test_get_waits_while_the_buffer_is_empty(bounded_buffer):
     buf = bounded_buffer.BoundedBuffer(3)
     waiting = blocks(buf.get, what="get() on an empty buffer")
     call(buf.put, "x")
-    expect(waiting.result() == "x", f"The waiting get() should return 'x', it returned {waiting.value!r}.")
+    expect(waiting.result() == "x", f"The waiting get() should return 'x', it returned {shown(waiting.value)}.")
 
 
 def test_get_timeout(bounded_buffer):
@@ -58,7 +69,7 @@ def test_get_timeout(bounded_buffer):
     expect(
         isinstance(job.error, TimeoutError),
         f"get(timeout=0.4) on an empty buffer should raise TimeoutError, but it "
-        f"{'raised ' + repr(job.error) if job.error else 'returned ' + repr(job.value)}.",
+        f"{'raised ' + shown(job.error) if job.error else 'returned ' + shown(job.value)}.",
     )
     expect(job.duration >= 0.35, f"get(timeout=0.4) gave up after {job.duration:.2f} s, before its timeout.")
 
@@ -71,7 +82,7 @@ def test_put_timeout(bounded_buffer):
     expect(
         isinstance(job.error, TimeoutError),
         f"put(timeout=0.4) on a full buffer should raise TimeoutError, but it "
-        f"{'raised ' + repr(job.error) if job.error else 'returned'}.",
+        f"{'raised ' + shown(job.error) if job.error else 'returned'}.",
     )
     expect(job.duration >= 0.35, f"put(timeout=0.4) gave up after {job.duration:.2f} s, before its timeout.")
     expect(call(len, buf) == 1, "A put that timed out must not add its item.")
@@ -99,7 +110,7 @@ def test_timeout_keeps_waiting_after_a_wakeup_that_did_not_help(bounded_buffer):
     job.finished()
     expect(
         job.error is None or isinstance(job.error, TimeoutError),
-        f"put(timeout=1.0) raised {job.error!r}; expected it to succeed or raise TimeoutError.",
+        f"put(timeout=1.0) raised {shown(job.error)}; expected it to succeed or raise TimeoutError.",
     )
     if isinstance(job.error, TimeoutError):
         expect(
@@ -123,7 +134,7 @@ def test_close_wakes_a_waiting_get_and_a_waiting_put(bounded_buffer):
         expect(
             isinstance(job.error, bounded_buffer.Closed),
             f"{job.what} was waiting when close() was called: it should raise Closed, but it "
-            f"{'raised ' + repr(job.error) if job.error else 'returned ' + repr(job.value)}.",
+            f"{'raised ' + shown(job.error) if job.error else 'returned ' + shown(job.value)}.",
         )
 
 

@@ -16,6 +16,7 @@ from conclab.testing import (
     expect,
     no_new_threads,
     run_threads,
+    shown,
     start,
     wait_until,
 )
@@ -66,7 +67,8 @@ def test_blocking_acquire_waits_for_a_release_from_another_thread(semaphore):
     waiting = blocks(sem.acquire, what="acquire() on Semaphore(0)")
     start(sem.release).result()
     expect(
-        waiting.result() is True, f"acquire() should return True once it got a permit, it returned {waiting.value!r}."
+        waiting.result() is True,
+        f"acquire() should return True once it got a permit, it returned {shown(waiting.value)}.",
     )
 
 
@@ -74,7 +76,7 @@ def test_acquire_with_timeout_returns_false_when_the_time_is_up(semaphore):
     sem = semaphore.Semaphore(0)
     job = start(sem.acquire, timeout=0.4, what="acquire(timeout=0.4) on Semaphore(0)")
     value = job.result()
-    expect(value is False, f"acquire(timeout=0.4) with no permit should return False, it returned {value!r}.")
+    expect(value is False, f"acquire(timeout=0.4) with no permit should return False, it returned {shown(value)}.")
     expect(job.duration >= 0.35, f"acquire(timeout=0.4) gave up after {job.duration:.2f} s, before the timeout.")
     expect(call(sem.acquire, False, within=1) is False, "A timed-out acquire must not leave a permit behind.")
 
@@ -221,6 +223,6 @@ def test_bounded_map_reraises_the_first_failure_after_all_finished(semaphore):
     expect(
         isinstance(job.error, ValueError),
         f"Item 1 raised ValueError and item 3 KeyError: bounded_map should "
-        f"raise the first in input order, ValueError; it {'raised ' + repr(job.error) if job.error else 'returned'}.",
+        f"raise the first in input order, ValueError; it {'raised ' + shown(job.error) if job.error else 'returned'}.",
     )
     expect(sorted(finished.events) == [0, 2, 4, 5], "bounded_map raised before every other call had finished.")

@@ -7,7 +7,7 @@ from time import monotonic
 
 import pytest
 
-from conclab.testing import BLOCK, EventLog, blocks, call, expect, lines_run_while, start, wait_until
+from conclab.testing import BLOCK, EventLog, blocks, call, expect, lines_run_while, shown, start, wait_until
 
 
 def _uses_threading_event(module) -> bool:
@@ -21,7 +21,7 @@ def _uses_threading_event(module) -> bool:
 
 
 def outcome(job):
-    return f"raised {job.error!r}" if job.error else f"returned {job.value!r}"
+    return f"raised {shown(job.error)}" if job.error else f"returned {shown(job.value)}"
 
 
 # ------------------------------------------------------------------ Event
@@ -98,7 +98,7 @@ def test_a_waiter_woken_by_set_returns_true_even_if_cleared_at_once(events):
     expect(
         waiter.value is True,
         f"A thread waiting in wait(1) was woken by set(), but wait() returned "
-        f"{waiter.value!r} because clear() came before it ran. Like threading.Event.wait, return True when the wait "
+        f"{shown(waiter.value)} because clear() came before it ran. Like threading.Event.wait, return True when the wait "
         "was ended by set(): use the result of Condition.wait(timeout), not the flag read afterwards.",
     )
 
@@ -138,7 +138,7 @@ def test_ticker_ticks_every_interval_and_stops_within_a_fraction_of_it(events):
         threading.Event().wait(0.3)
         job = start(ticker.stop, what="stop()")
         job.finished(within=3)
-        expect(job.error is None, f"stop() raised {job.error!r}.")
+        expect(job.error is None, f"stop() raised {shown(job.error)}.")
         next_tick_in = calls.events[-1] + 1.0 - job.started_at
         expect(
             job.duration < 0.35,
@@ -175,7 +175,9 @@ def test_stop_is_prompt_for_a_long_interval_and_an_idle_ticker_uses_no_cpu(event
     expect(not ticker.is_alive() and len(calls) == 0, "After stop() the ticker should have ended without a tick.")
     second = start(ticker.stop, what="a second stop()")
     second.finished(within=3)
-    expect(second.error is None, f"Calling stop() a second time should do nothing, but it raised {second.error!r}.")
+    expect(
+        second.error is None, f"Calling stop() a second time should do nothing, but it raised {shown(second.error)}."
+    )
 
 
 def test_stop_waits_for_a_running_callback(events):

@@ -2,7 +2,7 @@
 
 import threading
 
-from conclab.testing import EventLog, Rendezvous, blocks, call, expect, no_new_threads, start, uses_module
+from conclab.testing import EventLog, Rendezvous, blocks, call, expect, no_new_threads, shown, start, uses_module
 
 # ------------------------------------------------------------------ run_pipeline
 
@@ -114,7 +114,7 @@ def test_a_failing_stage_is_reraised_once_every_thread_stopped(pipeline):
     expect(
         isinstance(job.error, ValueError) and str(job.error) == "seven",
         f"Stage 2 raised ValueError('seven'); run_pipeline should raise it, but it "
-        f"{'raised ' + repr(job.error) if job.error else 'returned'}.",
+        f"{'raised ' + shown(job.error) if job.error else 'returned'}.",
     )
 
 
@@ -158,11 +158,11 @@ def test_a_failing_task_neither_kills_its_worker_nor_hangs_join(pipeline):
     runner.submit(log.add, "after")
     job = start(runner.join, what="join() after a task that raised")
     job.finished()
-    expect(job.error is None, f"join() raised {job.error!r}.")
+    expect(job.error is None, f"join() raised {shown(job.error)}.")
     expect(log.events == ["after"], "After a task raised, the (only) worker should go on with the next task.")
     expect(
         len(runner.errors) == 1 and isinstance(runner.errors[0], ZeroDivisionError),
-        f"runner.errors should hold the ZeroDivisionError of the failing task, it holds {runner.errors!r}.",
+        f"runner.errors should hold the ZeroDivisionError of the failing task, it holds {shown(runner.errors)}.",
     )
     runner.submit(log.add, "later")
     call(runner.join)

@@ -4,7 +4,18 @@ import threading
 
 import pytest
 
-from conclab.testing import ChildWork, CPUShare, InFlight, busy, call, expect, expect_speedup, idle, no_new_threads
+from conclab.testing import (
+    ChildWork,
+    CPUShare,
+    InFlight,
+    busy,
+    call,
+    expect,
+    expect_speedup,
+    idle,
+    no_new_threads,
+    shown,
+)
 
 SMALL = [0, 1, 2, 3, 10, 100, 1000, 7919, 7920]
 PRIMES_BELOW = [0, 0, 0, 1, 4, 25, 168, 999, 1000]
@@ -84,7 +95,9 @@ def test_classify_tells_computing_from_waiting(gil):
             break
     else:
         pytest.skip("The machine was too busy with other programs to tell computing from waiting; grade again.")
-    expect(verdict == "cpu", f'A function that computes for 0.3 s is CPU bound: "cpu" (classify said {verdict!r}).')
+    expect(
+        verdict == "cpu", f'A function that computes for 0.3 s is CPU bound: "cpu" (classify said {shown(verdict)}).'
+    )
     expect(call(gil.classify, lambda: idle(0.3)) == "io", 'A function that sleeps for 0.3 s is I/O bound: "io".')
 
 
@@ -108,5 +121,5 @@ def test_classify_counts_only_the_calling_threads_cpu_time(gil):
         verdict == "io",
         'A function that sleeps is "io", even while another thread of the process computes. '
         "Measure the CPU time of the calling thread (time.thread_time), not of the whole process "
-        f"(time.process_time); classify said {verdict!r}.",
+        f"(time.process_time); classify said {shown(verdict)}.",
     )

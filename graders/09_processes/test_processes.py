@@ -11,6 +11,7 @@ from conclab.testing import (
     drain,
     expect,
     process_ids,
+    shown,
     start,
     started_since,
     unjoined_children,
@@ -49,7 +50,8 @@ def test_run_with_timeout_returns_the_exit_code(processes):
     for target, args, code in [(workers.sleep_for, (0.05,), 0), (workers.exit_with, (3,), 3), (workers.fail, (), 1)]:
         got = call(processes.run_with_timeout, target, args, 5.0, within=15)
         expect(
-            got == code, f"run_with_timeout({target.__name__}{args}) should return the exit code {code}, got {got!r}."
+            got == code,
+            f"run_with_timeout({target.__name__}{args}) should return the exit code {code}, got {shown(got)}.",
         )
 
 
@@ -59,7 +61,9 @@ def test_run_with_timeout_terminates_and_reaps_a_child_that_runs_too_long(proces
         processes.run_with_timeout, workers.sleep_for, (60,), 0.5, what="run_with_timeout(sleep 60 s, timeout=0.5)"
     )
     got = job.result(within=8)
-    expect(got is None, f"run_with_timeout should return None when the child was still running; it returned {got!r}.")
+    expect(
+        got is None, f"run_with_timeout should return None when the child was still running; it returned {shown(got)}."
+    )
     expect(job.duration < 4, f"run_with_timeout(..., timeout=0.5) took {job.duration:.1f} s.")
     left = started_since(before)
     alive = [p for p in left if p.status() != psutil.STATUS_ZOMBIE]
@@ -108,7 +112,7 @@ def test_everything_works_under_the_spawn_start_method(processes):
     expect(
         job.error is None and job.value == 200,
         f"Under the spawn start method count_in_processes(2, 100) "
-        f"{'raised ' + repr(job.error) if job.error else 'returned ' + repr(job.value)}, expected 200. Child "
+        f"{'raised ' + shown(job.error) if job.error else 'returned ' + shown(job.value)}, expected 200. Child "
         "processes get their target by name: use a function defined at the top level of processes.py.",
     )
-    expect(got == (5, 25), f"Under spawn, SquareProcess(5) should put (5, 25) on the queue; got {got!r}.")
+    expect(got == (5, 25), f"Under spawn, SquareProcess(5) should put (5, 25) on the queue; got {shown(got)}.")

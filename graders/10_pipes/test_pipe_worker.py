@@ -5,7 +5,17 @@ import threading
 import psutil
 import pytest
 
-from conclab.testing import ChildWork, call, expect, process_ids, start, started_since, unjoined_children, workers
+from conclab.testing import (
+    ChildWork,
+    call,
+    expect,
+    process_ids,
+    shown,
+    start,
+    started_since,
+    unjoined_children,
+    workers,
+)
 
 pytestmark = pytest.mark.no_chaos  # child processes: forced thread switches do not apply
 
@@ -72,7 +82,7 @@ def test_gather_is_not_held_up_by_a_producer_that_stops_sending(pipe_worker):
             except psutil.Error:
                 pass
     expect(stopped, "gather did not start 3 producer processes.")
-    expect(job.error is None, f"gather raised {job.error!r}.")
+    expect(job.error is None, f"gather raised {shown(job.error)}.")
     expect(
         job.duration < 5,
         f"gather(..., timeout=2) took {job.duration:.1f} s although one producer had stopped: "

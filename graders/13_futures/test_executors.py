@@ -17,6 +17,7 @@ from conclab.testing import (
     fail,
     no_new_threads,
     no_pool_left,
+    shown,
     wait_until,
     workers,
 )
@@ -41,13 +42,13 @@ def test_fetch_all_maps_every_url_to_its_result_or_its_exception(executors):
             result = call(executors.fetch_all, urls, fetch, within=5, what="fetch_all(6 urls, fetch)")
         except KeyError as error:
             fail(
-                f"fetch_all let the exception of one fetch escape ({error!r}). Map that url to its exception "
+                f"fetch_all let the exception of one fetch escape ({shown(error)}). Map that url to its exception "
                 "(future.exception()) and go on with the others."
             )
     expected = {url: errors.get(url, url.upper()) for url in urls}
     expect(
         isinstance(result, dict) and set(result) == set(urls),
-        f"fetch_all should return a dict with every url as a key; got {result!r}.",
+        f"fetch_all should return a dict with every url as a key; got {shown(result)}.",
     )
     wrong = [url for url in urls if result[url] is not expected[url] and result[url] != expected[url]]
     expect(
@@ -131,7 +132,7 @@ def test_first_success_returns_the_first_to_succeed_without_waiting_for_the_othe
     expect(
         result == "soon",
         f"{what} should return 'soon', the result of the first function to succeed (the order "
-        f"in which they finish, not the order of the list); got {result!r}.",
+        f"in which they finish, not the order of the list); got {shown(result)}.",
     )
     wait_until(
         lambda: not [t for t in threading.enumerate() if t.name.startswith("ThreadPoolExecutor")],
@@ -162,7 +163,7 @@ def test_first_success_cancels_the_functions_that_have_not_started(executors):
             within=3,
             what=f"{what}, where busy and the queued functions only return once first_success has returned,",
         )
-        expect(result == "won", f"{what} should return 'won', got {result!r}.")
+        expect(result == "won", f"{what} should return 'won', got {shown(result)}.")
     finally:
         gate.release(what)
     time.sleep(0.2)  # a queued function that was not cancelled would start now
@@ -186,7 +187,9 @@ def test_first_success_gives_up_after_the_timeout(executors):
         except TIMEOUTS:
             waited = time.monotonic() - started
         else:
-            fail(f"{what} returned {result!r}; it should raise TimeoutError once 0.3 s have passed without a success.")
+            fail(
+                f"{what} returned {shown(result)}; it should raise TimeoutError once 0.3 s have passed without a success."
+            )
     finally:
         gate.release(what)
     expect(waited < 2.5, f"{what} raised TimeoutError only after {waited:.1f} s.")
@@ -210,10 +213,10 @@ def test_first_success_reraises_the_last_failure_when_all_fail(executors):
     except ValueError as error:
         raised = str(error)
     else:
-        fail(f"{what} returned {result!r}, but every function failed: raise the last failure.")
+        fail(f"{what} returned {shown(result)}, but every function failed: raise the last failure.")
     expect(
         raised == "failed last",
-        f"{what} raised ValueError({raised!r}); when every function fails, the last "
+        f"{what} raised ValueError({shown(raised)}); when every function fails, the last "
         "failure (in the order they finish) should reach the caller: ValueError('failed last').",
     )
 

@@ -29,6 +29,7 @@ from conclab.testing import (
     request_and_vanish,
     run_threads,
     server_thread,
+    shown,
     start,
 )
 
@@ -64,7 +65,7 @@ def raises(exc_type, fn, *args, what):
         value = call(fn, *args, within=5, what=what)
     except exc_type as error:
         return error
-    fail(f"{what} returned {value!r}; it should raise {exc_type.__name__}.")
+    fail(f"{what} returned {shown(value)}; it should raise {exc_type.__name__}.")
 
 
 # ------------------------------------------------------------------ the protocol
@@ -83,7 +84,7 @@ def test_the_server_program_stores_gets_and_deletes_values(kvstore, server):
         got = call(kv.get, ("point", 3), within=5)
         expect(
             got == value,
-            f"put(('point', 3), {value!r}) then get(('point', 3)) gave {got!r}: keys and values can "
+            f"put(('point', 3), {shown(value)}) then get(('point', 3)) gave {shown(got)}: keys and values can "
             "be any picklable Python objects (keys must be hashable).",
         )
         call(kv.put, "nothing", None, within=5)
@@ -93,7 +94,7 @@ def test_the_server_program_stores_gets_and_deletes_values(kvstore, server):
             expect(
                 got == "green",
                 f"A second client should see what the first one stored: get('colour') gave "
-                f"{got!r}, expected 'green'. There is one store, in the server, shared by every client.",
+                f"{shown(got)}, expected 'green'. There is one store, in the server, shared by every client.",
             )
         call(kv.delete, "colour", within=5)
         raises(KeyError, kv.get, "colour", what="get('colour') after delete('colour')")
@@ -111,12 +112,12 @@ def test_replies_follow_the_protocol(server):
         (("delete", "k"), ("ok", None)),
     ]:
         reply = server.ask(conn, request)
-        expect(reply == expected, f"The reply to {request!r} should be {expected!r}; got {reply!r}.")
+        expect(reply == expected, f"The reply to {shown(request)} should be {shown(expected)}; got {shown(reply)}.")
     reply = server.ask(conn, ("get", "k"))
     expect(
         is_error(reply),
         f"The reply to ('get', 'k') for a key that is not there should be ('error', message) "
-        f"with a message saying so; got {reply!r}.",
+        f"with a message saying so; got {shown(reply)}.",
     )
     conn.close()
 
@@ -127,19 +128,19 @@ def test_a_malformed_request_gets_an_error_reply_and_the_connection_stays_usable
         reply = server.ask(conn, request)
         expect(
             is_error(reply),
-            f"The reply to the malformed request {request!r} should be ('error', message); got {reply!r}.",
+            f"The reply to the malformed request {shown(request)} should be ('error', message); got {shown(reply)}.",
         )
     conn.send_bytes(b"these bytes are not a pickle")
     reply = server.reply(conn, "b'these bytes are not a pickle' (bytes that are not a pickle)")
     expect(
         is_error(reply),
-        f"The reply to bytes that are not a pickle should be ('error', message); got {reply!r}. "
+        f"The reply to bytes that are not a pickle should be ('error', message); got {shown(reply)}. "
         "conn.recv() raises when it cannot unpickle a message: catch that, reply, and go on.",
     )
     reply = server.ask(conn, ("put", "k", 1))
     expect(
         reply == ("ok", None),
-        f"After the malformed requests, ('put', 'k', 1) on the same connection should get ('ok', None); got {reply!r}.",
+        f"After the malformed requests, ('put', 'k', 1) on the same connection should get ('ok', None); got {shown(reply)}.",
     )
     conn.close()
     with connect(kvstore, server.address, server.authkey) as kv:
@@ -302,7 +303,7 @@ def test_a_wrong_authkey_is_refused_and_the_others_keep_working(server):
                 isinstance(job.error, AuthenticationError),
                 "A client with a wrong authkey should be refused: its "
                 "Client(...) should raise multiprocessing.AuthenticationError; "
-                + (f"it raised {type(job.error).__name__}: {job.error}." if job.error else "it was let in."),
+                + (f"it raised {shown(job.error)}." if job.error else "it was let in."),
             )
         clients.results(within=30)
     start(_intrude, server.address, what="a client without any authkey").wait(5)
@@ -312,7 +313,7 @@ def test_a_wrong_authkey_is_refused_and_the_others_keep_working(server):
     expect(
         is_error(reply),
         f"A client without any authkey managed to store a value (('get', 'intruder') gave "
-        f"{reply!r}). Requests are pickles, and unpickling runs code: never read a request from a client that "
+        f"{shown(reply)}). Requests are pickles, and unpickling runs code: never read a request from a client that "
         "has not proved it knows the key.",
     )
     conn.close()
@@ -355,7 +356,7 @@ def test_stop_ends_the_server_program_and_releases_the_port(kvstore, server):
     with connect(kvstore, server.address, server.authkey) as kv:
         still_connected = server.connect()  # a client that is still there when the server stops
         result = call(kv.stop, within=5, what="KVClient.stop()")
-    expect(result is None, f"stop() should return None; got {result!r}.")
+    expect(result is None, f"stop() should return None; got {shown(result)}.")
     status = server.wait_for_exit(10)
     expect(
         status is not None,
@@ -382,7 +383,7 @@ def test_start_serves_in_the_background_and_close_releases_the_port(kvstore):
         expect(
             isinstance(address, tuple) and len(address) == 2 and address[1] != 0,
             f"server.address should be the address the server listens on, with its real port (the system picks "
-            f"one for port 0); got {address!r}. The Listener's .address has it.",
+            f"one for port 0); got {shown(address)}. The Listener's .address has it.",
         )
         call(kv_server.start, within=3, what="server.start()")
         with connect(kvstore, address, authkey) as kv:

@@ -190,6 +190,27 @@ def student_frame(tb: TracebackType | None) -> traceback.FrameSummary | None:
     return mine[-1] if mine else None
 
 
+#: How much of an exception's text raised by the code under test a student is shown.
+SHOWN = 200
+
+
+def short(value: object) -> str:
+    """The text of an exception (or any value) of the code under test, as a message shows it:
+    at most SHOWN characters, on one line."""
+    try:
+        text = str(value)
+    except Exception:
+        text = f"<{type(value).__name__} that cannot be shown>"
+    text = " ".join(text.split())
+    return text if len(text) <= SHOWN else text[: SHOWN - 3] + "..."
+
+
+def exception_text(exc: BaseException) -> str:
+    """`ValueError: the text`, the text at most SHOWN characters."""
+    text = short(exc)
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+
+
 def raised_by_student(tb: TracebackType | None) -> bool:
     """Whether the student's code raised the exception of this traceback, itself or through a
     library function it called (pytest.skip, sys.exit): the innermost frame that is either the

@@ -28,7 +28,7 @@ def format_thread_errors(errors: list[threading.ExceptHookArgs]) -> str:
         name = args.thread.name if args.thread is not None else "a thread"
         where = diagnose.raised_at(args.exc_traceback)
         place = f"\n      at {where}" if where else ""
-        parts.append(f"  - thread {name!r} raised {args.exc_type.__name__}: {args.exc_value}{place}")
+        parts.append(f"  - thread {diagnose.short(name)!r} raised {diagnose.exception_text(args.exc_value)}{place}")
     return "An exception was raised inside a thread and nobody caught it, so it would have been lost:\n" + "\n".join(
         parts
     )

@@ -27,7 +27,7 @@ def _import_failure(topic: manifest.Topic, path: Path, exc: BaseException) -> st
     where = diagnose.raised_at(exc.__traceback__)
     where = f" (at {where})" if where else ""
     return (
-        f"Importing {topic.filename} failed with {type(exc).__name__}: {exc}{where}.\n"
+        f"Importing {topic.filename} failed with {diagnose.exception_text(exc)}{where}.\n"
         f"The file must import cleanly before anything in it can be tested."
     )
 

@@ -274,6 +274,8 @@ def message_of(excinfo: Any, longreprtext: str) -> str:
         return str(getattr(value, "msg", value)).strip()
     if isinstance(value, AssertionError):
         text = str(value).strip()
-        return text if text else longreprtext.strip().splitlines()[-1]
+        if diagnose.raised_by_student(excinfo.tb):
+            return diagnose.exception_text(value)
+        return text if text else "A check of the graders failed (it has no message: tell your instructor)."
     where = diagnose.raised_at(excinfo.tb)
-    return f"{type(value).__name__}: {value}" + (f" (raised at {where})" if where else "")
+    return diagnose.exception_text(value) + (f" (raised at {where})" if where else "")

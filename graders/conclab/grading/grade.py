@@ -69,8 +69,10 @@ def readable(test_name: str) -> str:
 
 
 def _tail(output: str, lines: int = 15) -> str:
-    kept = [line for line in output.rstrip().splitlines() if line.strip()][-lines:]
-    return "\n".join(kept)
+    """What a student may read of a run's own output: the engine's notes ("conclab: ..."), never
+    pytest's tracebacks, which quote the graders' source (the whole output stays in the log)."""
+    kept = [line for line in output.rstrip().splitlines() if line.startswith("conclab: ")][-lines:]
+    return "\n".join(line[:500] for line in kept)
 
 
 def score_topic(

@@ -31,6 +31,8 @@ from typing import Any
 
 import psutil
 
+from conclab.core import diagnose
+
 from .vocabulary import call, fail, start
 
 HOST = "127.0.0.1"
@@ -323,7 +325,9 @@ class ClientProcesses:
                             got[index] = (ok, value)
                     except queue.Empty:
                         break
-        problems = [f"  - {self.what} {i} raised {value}" for i, (ok, value) in sorted(got.items()) if not ok]
+        problems = [
+            f"  - {self.what} {i} raised {diagnose.short(value)}" for i, (ok, value) in sorted(got.items()) if not ok
+        ]
         problems += [
             f"  - {self.what} {i} "
             + (

@@ -177,6 +177,14 @@ class Job:
         return self.value
 
 
+def shown(value: Any) -> str:
+    """A value of the code under test (an exception it raised, mostly) as a message shows it:
+    its type and at most 200 characters of its text."""
+    if isinstance(value, BaseException):
+        return diagnose.exception_text(value)
+    return diagnose.short(repr(value))
+
+
 def outcome_from_student(error: BaseException | None) -> bool:
     """An exception that is not an Exception (pytest's skip, xfail, exit and fail, SystemExit,
     KeyboardInterrupt, a BaseException of the student's own), raised by the student's code: it
@@ -212,7 +220,7 @@ def blocks(fn: Callable, *args: Any, for_: float = BLOCK, what: str | None = Non
     __tracebackhide__ = True
     job = Job(fn, args, kwargs, what)
     if job.wait(for_):
-        outcome = f"raised {type(job.error).__name__}: {job.error}" if job.error else f"returned {job.value!r}"
+        outcome = f"raised {diagnose.exception_text(job.error)}" if job.error else f"returned {job.value!r}"
         fail(f"{job.what} should have waited, but it {outcome} straight away.")
     return job
 
