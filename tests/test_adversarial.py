@@ -218,7 +218,9 @@ def test_grading_survives(case: Case, tmp_path: Path):
         assert told and all(case.says in message for message in told), f"expected {case.says!r}: {told}"
     if case.leak:
         for text in [attacked["message"], *(t["message"] for t in attacked["tests"])]:
-            assert text.count(case.leak) * len(case.leak) <= 200, f"the report shows the submission's text: {text[:300]}"
+            assert text.count(case.leak) * len(case.leak) <= 200, (
+                f"the report shows the submission's text: {text[:300]}"
+            )
     if case.listens:
         port = int((tmp_path / "port").read_text())
         with socket.socket() as probe:
