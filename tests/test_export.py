@@ -90,7 +90,7 @@ def test_a_submission_that_breaks_the_run_still_gets_results(autograder, no_proc
     results = grade(autograder, {"threads.py": "import os\nos._exit(0)\n", "bank.py": None})
     assert results["score"] == 10
     broken = [t for t in results["tests"] if t["name"].startswith("01_threads")]
-    assert len(broken) == 1 and "ended early" in broken[0]["output"]
+    assert broken and all(t["score"] == 0 and "imports os" in t["output"] for t in broken)
 
 
 def validate_classroom50_result(data, env):

@@ -5,8 +5,11 @@ what the standard library does for its own use, stays allowed."""
 
 from __future__ import annotations
 
+import os
+import shutil
 import subprocess
 import sys
+import tempfile
 import textwrap
 from pathlib import Path
 
@@ -50,13 +53,17 @@ def guarded(tmp_path: Path, body: str, method: str = "-") -> tuple[list[str], st
     runner = tmp_path / "runner.py"
     runner.write_text(RUNNER, encoding="utf-8")
     log = tmp_path / "refusals.log"
+    # the run's private temporary folder, as in grading (short: forkserver's socket lives there)
+    scratch = Path(tempfile.mkdtemp(prefix="guard-"))
     done = subprocess.run(
         [sys.executable, str(runner), str(folder), str(log), method],
         capture_output=True,
         text=True,
         timeout=120,
         cwd=tmp_path,
+        env={**os.environ, "TMPDIR": str(scratch)},
     )
+    shutil.rmtree(scratch, ignore_errors=True)
     lines = log.read_text().splitlines() if log.exists() else []
     return lines, done.stdout + done.stderr
 

@@ -58,9 +58,11 @@ class Rules:
         fields = tuple((m.name, m.filename, m.imports, m.folder, m.listed) for m in self.modules)
         return (_install_in_worker, (fields, self.scratch, self.log))
 
-    def of_folder(self, folder: str) -> Module | None:
+    def of_file(self, path: str) -> Module | None:
+        """The topic module whose file this is (only the module itself is the student's: public
+        tests may sit beside it)."""
         for module in self.modules:
-            if module.folder == folder:
+            if path == os.path.join(module.folder, module.filename):
                 return module
         return None
 
@@ -104,7 +106,7 @@ def _kind(filename: str) -> str:
     kind = _kinds.get(filename)
     if kind is None:
         path = os.path.abspath(filename) if not filename.startswith("<") else filename
-        if _rules is not None and _rules.of_folder(os.path.dirname(path)) is not None:
+        if _rules is not None and _rules.of_file(path) is not None:
             kind = STUDENT
         elif _under(path, _HELPER_DIRS):
             kind = HELPER
@@ -492,7 +494,7 @@ def _guarded_import(name, globals=None, locals=None, fromlist=(), level=0):
     if not filename or _kind(filename) != STUDENT:
         return _original_import(name, globals, locals, fromlist, level)
     frame = sys._getframe(1)
-    topic = rules.of_folder(os.path.dirname(os.path.abspath(filename)))
+    topic = rules.of_file(os.path.abspath(filename))
     assert topic is not None
     if level:
         _refuse_import(f"asks a relative import (from .{name} import ...): import modules by their full names", frame)
