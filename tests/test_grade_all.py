@@ -189,8 +189,11 @@ def test_a_grading_command_that_is_stopped_takes_its_runs_with_it(tmp_path, comm
     while not any("--conclab-channel" in " ".join(p.cmdline()) for p in processes_mentioning(tmpdir)):
         assert time.monotonic() < deadline and proc.poll() is None, "the grading run never started"
         time.sleep(0.2)
+    stopped = time.monotonic()
     proc.terminate()
     assert proc.wait(30) != 0
+    took = time.monotonic() - stopped
+    assert took < 10, f"SIGTERM took {took:.1f} s to end the command"
     time.sleep(0.5)
     assert not processes_mentioning(subs) and not processes_mentioning(tmpdir)
     assert not left_in(tmpdir), "the stopped command left temporary files behind"
