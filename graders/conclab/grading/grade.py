@@ -150,13 +150,9 @@ def grade_topic(
     module file alone.  Public tests (a student's `conclab check`) run in the course itself."""
     timeout = topic_timeout(topic)
     if tests == "graders" and not (root / "graders" / topic.id).is_dir():
-        return TopicResult(
-            topic.id,
-            topic.title,
-            "error",
-            0.0,
-            float(topic.points),
-            message=f"There are no graders for {topic.id} in {root / 'graders'}: this copy of the "
+        return _not_graded(
+            topic,
+            f"There are no graders for {topic.id} in {root / 'graders'}: this copy of the "
             "course has the public tests only (pytest exercises/...); the graders come with "
             "the instructor's grading.",
         )
