@@ -185,7 +185,7 @@ def test_grading_survives(case: Case, tmp_path: Path):
     print(f"{case.name}: exit {returncode}, {took:.1f} s")
 
     assert returncode is not None, f"grading did not end within {limit:g} s\n{output[-3000:]}"
-    assert not course_before.matches(course), f"the course changed: {course_before.matches(course)}"
+    assert not course_before.changed(course), f"the course changed: {course_before.changed(course)}"
     assert not leftovers, "left running after grading:\n" + "\n".join(leftovers)
     assert returncode in (0, 1), output[-3000:]
     assert len(output) < 200_000, f"grading printed {len(output)} characters"

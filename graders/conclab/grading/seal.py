@@ -94,8 +94,8 @@ class Snapshot:
         return folder
 
     def changed(self, folder: Path) -> list[str]:
-        """The files of the copy in `folder` that were changed, added or removed since it was
-        written (bytecode caches aside), as paths relative to it."""
+        """The files of the copy in `folder` (or of the course itself) that differ from the
+        snapshot: changed, added or removed (bytecode caches aside), as paths relative to it."""
         now = {}
         for path in _course_files(folder):
             try:
@@ -105,13 +105,9 @@ class Snapshot:
         names = set(now) | set(self.files)
         return sorted(n for n in names if now.get(n) != self.files.get(n))
 
-    def matches(self, root: Path) -> list[str]:
-        """What in the course folder itself differs from the snapshot (empty: nothing)."""
-        return self.changed(root)
-
     def check(self, root: Path) -> None:
         """Raise SealError when the course folder is no longer as in the snapshot."""
-        changed = self.matches(root)
+        changed = self.changed(root)
         if changed:
             shown = ", ".join(changed[:5]) + (f" and {len(changed) - 5} more" if len(changed) > 5 else "")
             raise SealError(
