@@ -4,6 +4,7 @@ hanging one costs its own row only."""
 from __future__ import annotations
 
 import csv
+import json
 import os
 import shutil
 import subprocess
@@ -118,21 +119,74 @@ def test_a_submission_that_runs_out_of_time_costs_only_its_row(tmp_path, no_proc
     assert not left_in(tmpdir), "the stopped run left temporary files behind"
 
 
-def test_each_grading_run_has_its_own_temporary_folder_but_the_machine_wide_locks(tmp_path, monkeypatch):
+def test_each_grading_run_has_its_own_temporary_and_lock_folders_and_names_no_file(tmp_path, monkeypatch):
     from conclab.core import machine
     from conclab.grading import gradeall, runner, seal
 
     seen = {}
 
-    def run(command, cwd, env, timeout, running):
-        seen.update(env)
+    def run(command, cwd, env, timeout, running, pass_fds=(), on_start=None):
+        seen.update(env, command=command, locks=sorted(os.listdir(env["CONCLAB_LOCKS"])))
+        on_start()
         return 0, ""
 
     monkeypatch.setattr(runner, "run_in_own_group", run)
     submission(tmp_path, "ada", solved=True)
     gradeall.grade_submission(tmp_path / "ada", [THREADS], ROOT, 60, None, set(), seal.Snapshot.of(ROOT))
     assert seen["TMPDIR"].startswith(tempfile.gettempdir()) and "conclab-grade-all-" in seen["TMPDIR"]
-    assert seen["CONCLAB_LOCKS"] == machine.folder()
+    assert seen["CONCLAB_LOCKS"].startswith(seen["TMPDIR"]) and seen["locks"] == sorted(machine.LOCKS)
+    # the report comes back over a pipe: the run is told the name of no file of the instructor's
+    assert not [arg for arg in seen["command"] if arg.startswith("--json") or arg == "--reports"]
+    assert any(arg.startswith("--report-fd=") for arg in seen["command"])
+
+
+ADVERSARIAL = ROOT / "tests" / "adversarial"
+
+
+def _written(paths) -> dict:
+    return {path: path.read_bytes() for path in paths}
+
+
+def test_a_daemon_that_outlives_its_run_cannot_rewrite_the_grades(tmp_path, no_process_left):
+    """A double-forked daemon a submission starts to rewrite grade-all's CSV and its kept report
+    once they are written: the submission scores 0, the others their due, and nothing changes
+    after grade-all has ended."""
+    subs, out, kept = tmp_path / "submissions", tmp_path / "grades.csv", tmp_path / "r"
+    attack = (ADVERSARIAL / "daemon_rewrites_grades.py").read_text()
+    attack = attack.replace("{grades}", str(out)).replace("{report}", str(kept / "mallory.json"))
+    submission(subs, "ada", solved=True)
+    submission(subs, "mallory", attack + (ROOT / "exercises" / THREADS.id / THREADS.filename).read_text())
+    run = conclab("grade-all", str(subs), "--out", str(out), "--topic", "01", "--reports", str(kept))
+    assert run.returncode == 0, run.stdout + run.stderr
+    written = _written([out, kept / "mallory.json", kept / "ada.json"])
+    time.sleep(3)  # past the daemon's time to strike
+    assert _written(written) == written, "the grades changed after grade-all had written them"
+    rows = {row["student"]: row for row in csv.DictReader(out.open())}
+    assert (rows["ada"]["total"], rows["mallory"]["total"]) == ("10", "0")
+    graded = json.loads((kept / "mallory.json").read_text())["topics"][0]
+    assert all("it may import" in test["message"] for test in graded["tests"]), graded
+    assert not processes_mentioning(subs)
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="only Linux's grading reaps what leaves all else")
+def test_code_past_the_guard_that_leaves_every_trace_still_cannot_rewrite_the_grades(tmp_path, no_process_left):
+    """The same, from code the guard never saw (a sitecustomize in the grading run: as if a
+    submission had found a way round it), which leaves the run's tree, process group and mark:
+    ended with its run all the same, since each grading command reaps every orphan below it."""
+    subs, out = tmp_path / "submissions", tmp_path / "grades.csv"
+    submission(subs, "ada", solved=True)
+    env = {
+        **os.environ,
+        "PYTHONPATH": os.pathsep.join([str(ADVERSARIAL / "past_the_guard"), os.environ.get("PYTHONPATH", "")]),
+        "CONCLAB_TEST_GRADES": str(out),
+    }
+    run = conclab("grade-all", str(subs), "--out", str(out), "--topic", "01", env=env)
+    assert run.returncode == 0, run.stdout + run.stderr
+    written = _written([out])
+    time.sleep(3)  # the daemon strikes 0.5 s after the grades are written
+    assert _written(written) == written, "the grades changed after grade-all had written them"
+    assert csv.DictReader(out.open()).__next__()["total"] == "10"
+    assert not [p for p in psutil.process_iter(["cmdline"]) if str(out) in " ".join(p.info["cmdline"] or [])]
 
 
 def processes_mentioning(path) -> list:

@@ -124,7 +124,7 @@ def test_grade_all_stops_when_the_course_changed_after_grading_began(tmp_path, m
         shutil.copytree(ROOT / "exercises" / THREADS.id, subs / name / THREADS.id)
     graded = []
 
-    def run(command, cwd, env, timeout, running):
+    def run(command, cwd, env, timeout, running, **pipes):
         graded.append(command)
         grader.write_text("def test_x():\n    pass\n")  # as if the first submission had done it
         return 1, ""

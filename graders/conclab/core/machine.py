@@ -6,13 +6,21 @@ the temporary folder, and a test marked `alone` takes it exclusively, so it wait
 no other test (in this or any other grading process on the machine) is running, and
 none starts until it has finished.  A second lock gives the alone tests priority, so a
 stream of short tests cannot keep them waiting.  POSIX only; elsewhere a no-op.
+
+A lock is held by this process alone: a process forked while a test holds it (a worker, or
+a daemon a submission starts) closes its copies at once, so nothing that outlives the test
+holds the machine.  `grade-all` gives each submission a lock folder of its own
+(private_folder) whose lock files are links to the machine's: the same locks, but a name
+for them that no other submission's run shares.
 """
 
 from __future__ import annotations
 
 import os
+import stat
 import tempfile
 from contextlib import contextmanager
+from pathlib import Path
 from time import monotonic as _now
 from time import sleep as _sleep
 
@@ -28,14 +36,50 @@ _FOLDER = os.environ.get(FOLDER_VARIABLE) or os.path.join(tempfile.gettempdir(),
 MAX_WAIT = 300.0  # never wait for ever: after this, run anyway
 
 
+LOCKS = ("gate", "run")
+_held: set[int] = set()  # the lock files this process has open
+
+
 def folder() -> str:
     """Where the machine-wide locks live."""
     return _FOLDER
 
 
-def _open(name: str) -> int:
-    os.makedirs(_FOLDER, exist_ok=True)
-    return os.open(os.path.join(_FOLDER, name), os.O_RDWR | os.O_CREAT, 0o666)
+def _open(name: str, where: str | None = None) -> int:
+    where = where or _FOLDER
+    os.makedirs(where, exist_ok=True)
+    fd = os.open(os.path.join(where, name), os.O_RDWR | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0), 0o666)
+    if not stat.S_ISREG(os.fstat(fd).st_mode):  # a FIFO or a device in its place is no lock
+        os.close(fd)
+        raise OSError(f"{os.path.join(where, name)} is not a regular file")
+    return fd
+
+
+def private_folder(path: Path) -> str:
+    """A new lock folder at `path` (mode 0700) whose locks are the machine's (hard links to
+    them); where links cannot be made (another file system, another user's lock files), the
+    machine's folder itself.  Returns the folder to use."""
+    try:
+        path.mkdir(mode=0o700)
+        for name in LOCKS:
+            os.close(_open(name))
+            os.link(os.path.join(_FOLDER, name), path / name, follow_symlinks=False)
+    except OSError:
+        return _FOLDER
+    return str(path)
+
+
+def _close_held() -> None:
+    for fd in list(_held):
+        try:
+            os.close(fd)
+        except OSError:
+            pass
+    _held.clear()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_close_held)
 
 
 def _lock(fd: int, kind: int, deadline: float) -> bool:
@@ -55,7 +99,17 @@ def share(alone: bool):
     if fcntl is None:
         yield
         return
-    gate, run = _open("gate"), _open("run")
+    try:
+        gate = _open("gate")
+        try:
+            run = _open("run")
+        except OSError:
+            os.close(gate)
+            raise
+    except OSError:  # no lock to be had here: the test runs anyway, as after MAX_WAIT
+        yield
+        return
+    _held.update((gate, run))
     deadline = _now() + MAX_WAIT
     try:
         if alone:
@@ -67,5 +121,7 @@ def share(alone: bool):
             fcntl.flock(gate, fcntl.LOCK_UN)
         yield
     finally:
-        os.close(run)  # closing releases the locks
-        os.close(gate)
+        for fd in (run, gate):  # closing releases the locks (a forked child has closed its copies)
+            if fd in _held:
+                _held.discard(fd)
+                os.close(fd)

@@ -25,14 +25,12 @@ from __future__ import annotations
 import hmac
 import json
 import os
-import select
 import threading
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from conclab.core import diagnose
+from conclab.core import diagnose, pipes
 
 MAX_MESSAGE = 4000
 MAX_CHANNEL_BYTES = 32 * 1024 * 1024  # far more than any run writes; beyond it, nothing is read
@@ -209,56 +207,36 @@ class Channel:
 
     def __init__(self) -> None:
         self.key = os.urandom(32)
-        self._read, write = os.pipe()
-        told_read, told_write = os.pipe()
-        os.write(told_write, json.dumps({"fd": write, "key": self.key.hex()}).encode())
-        os.close(told_write)
-        self.fds = (told_read, write)  # the run's, closed here once it has started (handed_over)
-        self.argument = f"--conclab-channel={told_read}"
         self.results = Results(_key=self.key)
-        self._stop = threading.Event()
-        self._reader = threading.Thread(target=self._read_all, name="conclab-results", daemon=True)
-        self._reader.start()
+        self._pending = b""
+        self._inbox = pipes.Inbox(MAX_CHANNEL_BYTES, take=self._take, name="conclab-results")
+        told_read, told_write = os.pipe()
+        os.write(told_write, json.dumps({"fd": self._inbox.fd, "key": self.key.hex()}).encode())
+        os.close(told_write)
+        self._told = told_read
+        self.fds = (told_read, self._inbox.fd)  # the run's, closed here once it has started (handed_over)
+        self.argument = f"--conclab-channel={told_read}"
 
     def handed_over(self) -> None:
         """The run has started with its ends of the pipes: ours are closed, so the pipe ends
         when the run (and whatever it started that kept them) has ended."""
-        for fd in self.fds:
-            os.close(fd)
-        self.fds = ()
+        if self.fds:
+            os.close(self._told)
+            self._inbox.handed_over()
+            self.fds = ()
 
-    def _read_all(self) -> None:
-        pending, total = b"", 0
-        try:
-            while not self._stop.is_set():
-                ready, _, _ = select.select([self._read], [], [], 0.1)
-                if not ready:
-                    continue
-                chunk = os.read(self._read, 65536)
-                if not chunk:
-                    break
-                total += len(chunk)
-                if total > MAX_CHANNEL_BYTES:
-                    self.results.tampered = self.results.tampered or "more records than any run writes"
-                    break
-                pending += chunk
-                *lines, pending = pending.split(b"\n")
-                for line in lines:
-                    self.results.add(line.decode("utf-8", errors="replace"))
-        finally:
-            os.close(self._read)
+    def _take(self, chunk: bytes) -> None:
+        *lines, self._pending = (self._pending + chunk).split(b"\n")
+        for line in lines:
+            self.results.add(line.decode("utf-8", errors="replace"))
 
     def close(self, grace: float = 1.0) -> Results:
         """Once the run has ended: what it sent (waiting up to `grace` seconds for the last of it,
         not for a process it left behind that still holds the pipe)."""
-        for fd in self.fds:
-            os.close(fd)
-        self.fds = ()
-        deadline = time.monotonic() + grace
-        while self._reader.is_alive() and time.monotonic() < deadline and self.results.exitstatus is None:
-            self._reader.join(0.05)
-        self._stop.set()
-        self._reader.join(1.0)
+        self.handed_over()
+        self._inbox.close(grace, done=lambda: self.results.exitstatus is not None)
+        if self._inbox.overflowed:
+            self.results.tampered = self.results.tampered or "more records than any run writes"
         return self.results
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import sys
 import time
@@ -13,7 +14,7 @@ from conclab.commandline import UsageError
 from conclab.core import cleanup
 
 from . import grade as grading
-from . import gradeall, seal
+from . import gradeall, runner, seal
 
 STATUS_STYLE = {"pass": "green", "fail": "red", "error": "bold red"}
 
@@ -44,6 +45,8 @@ def register(commands) -> None:
         help="grade N topics at a time (default: one more than the usable CPUs)",
     )
     commandline.add_start_method(parser)
+    # grade-all's: the report goes to the parent over this inherited pipe, never to a file
+    parser.add_argument("--report-fd", type=int, help=argparse.SUPPRESS)
 
     parser = commandline.command(
         commands,
@@ -107,6 +110,7 @@ def run_grade(options: argparse.Namespace) -> int:
         )
 
     cleanup.exit_on_sigterm()
+    runner.become_reaper()
     try:
         graded = grading.grade(
             topics,
@@ -121,6 +125,12 @@ def run_grade(options: argparse.Namespace) -> int:
         print(f"conclab grade: {exc}", file=sys.stderr)
         return 2
     _print_summary(console, graded)
+    if options.report_fd is not None:
+        try:
+            _send(options.report_fd, graded.to_json())
+        except OSError as exc:
+            print(f"conclab grade: cannot send the report: {exc}", file=sys.stderr)
+            return 2
     if options.json:
         data = graded.to_gradescope() if options.format == "gradescope" else graded.to_json()
         try:
@@ -129,6 +139,11 @@ def run_grade(options: argparse.Namespace) -> int:
             print(f"conclab grade: cannot write {options.json}: {exc}", file=sys.stderr)
             return 2
     return 0 if graded.status == "pass" else 1
+
+
+def _send(fd: int, data: dict) -> None:
+    with open(fd, "w", encoding="utf-8", closefd=True) as pipe:
+        json.dump(data, pipe)
 
 
 def _passed(topic) -> str:
@@ -190,6 +205,7 @@ def run_grade_all(options: argparse.Namespace) -> int:
     if keep is not None:
         keep.mkdir(parents=True, exist_ok=True)
     cleanup.exit_on_sigterm()
+    runner.become_reaper()
     started = time.monotonic()
     try:
         rows = gradeall.grade_all(folder, out, topics, jobs=options.jobs, timeout=options.timeout, keep=keep)

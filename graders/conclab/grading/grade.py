@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from conclab import manifest
-from conclab.core import guard
+from conclab.core import files, guard
 from conclab.core.cpus import usable_cpus
 from conclab.engine import integrity, report
 
@@ -383,6 +383,4 @@ def write_json(path: str, data: dict[str, Any]) -> None:
         return
     target = Path(path)
     target.parent.mkdir(parents=True, exist_ok=True)
-    temporary = target.with_name(target.name + ".part")
-    temporary.write_text(text, encoding="utf-8")
-    os.replace(temporary, target)
+    files.replace(target, text)

@@ -6,13 +6,18 @@ own, as many at a time as there are usable CPUs (each grades its topics one afte
 another), with a time limit; a submission that crashes, hangs or cannot be read costs
 its own row only, marked with the reason.  The CSV has one row per student, one column
 per topic, the total, a status and notes.
+
+Only this process writes what grade-all leaves: each `conclab grade` sends its report over
+a pipe it inherits (no file name a grading run could learn), and the CSV and the kept
+reports are written here, each whole, once every run and whatever it started has ended.
+Each submission gets a temporary folder and a lock folder of its own (machine.py).
 """
 
 from __future__ import annotations
 
 import csv
+import io
 import json
-import os
 import sys
 import tempfile
 import time
@@ -21,7 +26,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from conclab import manifest
-from conclab.core import machine
+from conclab.core import files, machine, pipes
 from conclab.core.cpus import usable_cpus
 
 from . import grade, runner, seal
@@ -52,6 +57,9 @@ def implementation_of(submission: Path, topics: list[manifest.Topic]) -> Path | 
     return None
 
 
+MAX_REPORT_BYTES = 64 * 1024 * 1024  # far more than any report of every topic
+
+
 def submission_timeout(topics: list[manifest.Topic]) -> float:
     """Every topic may use its whole time one after the other, and then some."""
     return sum(grade.topic_timeout(t) for t in topics) + 60
@@ -74,33 +82,17 @@ def grade_submission(
         row.notes = "no exercises/ folder with topic folders in it"
         return row
     with tempfile.TemporaryDirectory(prefix="conclab-grade-all-") as tmp:
-        report_path = (keep / f"{submission.name}.json") if keep else Path(tmp) / "report.json"
-        command = [
-            sys.executable,
-            "-m",
-            "conclab",
-            "grade",
-            "--impl",
-            str(impl),
-            "--jobs",
-            "1",
-            "--json",
-            str(report_path),
-        ]
-        for topic in topics:
-            command += ["--topic", topic.id]
-        env = runner.child_env(root)
-        env[seal.DIGEST_VARIABLE] = snapshot.digest
-        env["TMPDIR"] = tmp  # a run killed for its time keeps no temporary files of its own anywhere else
-        env[machine.FOLDER_VARIABLE] = machine.folder()  # but timing tests still see every other run
-        returncode, output = runner.run_in_own_group(command, root, env, timeout, running)
-        if keep:
-            (keep / f"{submission.name}.log").write_text(output, encoding="utf-8")
-        row.duration = time.monotonic() - started
+        inbox = pipes.Inbox(MAX_REPORT_BYTES, name="conclab-report")
         try:
-            data = json.loads(report_path.read_text(encoding="utf-8"))
-        except (OSError, ValueError):
-            data = None
+            returncode, output = _run(impl, topics, root, timeout, running, snapshot, inbox, Path(tmp))
+        finally:
+            inbox.close(grace=1.0)
+        row.duration = time.monotonic() - started
+    data = _report(inbox)
+    if keep:
+        files.replace(keep / f"{submission.name}.log", output, new_mode=0o600)
+        if data is not None:
+            files.replace(keep / f"{submission.name}.json", json.dumps(data, indent=2) + "\n", new_mode=0o600)
     if returncode == -1:
         row.notes = f"grading did not finish within {timeout:g} s"
         return row
@@ -116,16 +108,50 @@ def grade_submission(
     return row
 
 
+def _run(
+    impl: Path,
+    topics: list[manifest.Topic],
+    root: Path,
+    timeout: float,
+    running: set,
+    snapshot: seal.Snapshot,
+    inbox: pipes.Inbox,
+    tmp: Path,
+) -> tuple[int, str]:
+    """Grade one submission's topics with `conclab grade`, which sends its report to `inbox`;
+    its temporary files and its locks are in `tmp`."""
+    command = [sys.executable, "-m", "conclab", "grade", "--impl", str(impl), "--jobs", "1", f"--report-fd={inbox.fd}"]
+    for topic in topics:
+        command += ["--topic", topic.id]
+    env = runner.child_env(root)
+    env[seal.DIGEST_VARIABLE] = snapshot.digest
+    env["TMPDIR"] = str(tmp)  # a run killed for its time keeps no temporary files of its own anywhere else
+    env[machine.FOLDER_VARIABLE] = machine.private_folder(tmp / "locks")  # with the machine's locks in it
+    return runner.run_in_own_group(
+        command, root, env, timeout, running, pass_fds=(inbox.fd,), on_start=inbox.handed_over
+    )
+
+
+def _report(inbox: pipes.Inbox) -> dict | None:
+    """The report a `conclab grade` sent, if it sent a whole one."""
+    if inbox.overflowed:
+        return None
+    try:
+        data = json.loads(bytes(inbox.data).decode("utf-8"))
+    except ValueError:
+        return None
+    return data if isinstance(data, dict) and isinstance(data.get("topics"), list) else None
+
+
 def write_csv(path: Path, rows: list[Row], topics: list[manifest.Topic]) -> None:
-    temporary = path.with_name(path.name + ".part")
-    with open(temporary, "w", newline="", encoding="utf-8") as f:
-        writer = csv.writer(f)
-        writer.writerow(["student", *[t.id for t in topics], "total", "max", "status", "notes"])
-        maximum = sum(t.points for t in topics)
-        for row in rows:
-            cells = [f"{row.scores[t.id]:g}" if t.id in row.scores else "" for t in topics]
-            writer.writerow([row.student, *cells, f"{row.total:g}", maximum, row.status, row.notes])
-    os.replace(temporary, path)
+    text = io.StringIO(newline="")
+    writer = csv.writer(text)
+    writer.writerow(["student", *[t.id for t in topics], "total", "max", "status", "notes"])
+    maximum = sum(t.points for t in topics)
+    for row in rows:
+        cells = [f"{row.scores[t.id]:g}" if t.id in row.scores else "" for t in topics]
+        writer.writerow([row.student, *cells, f"{row.total:g}", maximum, row.status, row.notes])
+    files.replace(path, text.getvalue(), new_mode=0o600)  # grades are for the instructor's eyes
 
 
 def grade_all(

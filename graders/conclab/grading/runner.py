@@ -1,10 +1,20 @@
 """Child runs: a command (a pytest run, a `conclab grade`) in a process group of its own,
 with its output in a file, ended with everything it started, however it ends.
 
+- `become_reaper()` makes this process the reaper of everything its runs start (Linux);
 - `run_in_own_group(command, ...)` runs one and returns its exit status and output;
 - `kill_tree(proc)` ends one that is still running, with all it started;
+- `end_strays()` ends what a run left behind that is no longer below it (Linux);
 - `child_runs(jobs, name)` runs several side by side and stops them all at Ctrl-C or SIGTERM;
 - `child_env(root)` is the environment they get.
+
+What a run starts is found three ways, so that none of them alone has to hold: below the run
+(its children and theirs), in its process group, and by the mark in its environment.  A
+process that leaves all three (a double fork into a session of its own, with the environment
+replaced) is, on Linux, still ours: this process is a child subreaper (prctl), so every
+orphan below it is handed to it rather than to init, and after each run every child of ours
+that is not a run still going is ended, with all it started.  macOS and Windows have no
+subreaper; there the first three ways are all there is (SECURITY.md says so).
 """
 
 from __future__ import annotations
@@ -12,7 +22,9 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
+import sys
 import tempfile
+import threading
 import uuid
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -22,6 +34,53 @@ from pathlib import Path
 import psutil
 
 from conclab.core import cleanup
+
+PR_SET_CHILD_SUBREAPER = 36  # linux/prctl.h
+
+_live: set[int] = set()  # the runs started here that are still going (their pids)
+_live_lock = threading.Lock()  # held while a run starts, so end_strays never takes one for a stray
+_reaper = False
+
+
+def become_reaper() -> bool:
+    """Make this process a child subreaper (Linux): orphans below it come to it, not to init.
+    Only for a grading command's own process: every child of it that is not a run of ours is
+    then a stray that end_strays() ends.  Returns whether this process is one now."""
+    global _reaper
+    if not _reaper and sys.platform.startswith("linux"):
+        import ctypes
+
+        try:
+            libc = ctypes.CDLL(None, use_errno=True)
+            _reaper = libc.prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) == 0
+        except (OSError, AttributeError):
+            _reaper = False
+    return _reaper
+
+
+def end_strays(rounds: int = 50) -> list[str]:
+    """Kill every child of this reaper that is not a run still going (an orphan handed to us),
+    with everything it started, and collect their exit statuses; again until none is left (a
+    stray may fork while it is being killed).  Returns a line about each one ended."""
+    ended: list[str] = []
+    if not _reaper:
+        return ended
+    for _ in range(rounds):
+        with _live_lock:
+            try:
+                strays = [child for child in psutil.Process().children() if child.pid not in _live]
+            except psutil.Error:
+                return ended
+        if not strays:
+            break
+        ended.extend(cleanup.describe_process(p) for p in strays if cleanup.running(p))
+        cleanup.kill_processes(strays)
+        for stray in strays:  # an orphan that had already ended is a zombie of ours until collected
+            try:
+                os.waitpid(stray.pid, os.WNOHANG)
+            except ChildProcessError:
+                pass
+    return ended
 
 
 def child_env(root: Path) -> dict[str, str]:
@@ -58,16 +117,18 @@ def run_in_own_group(
         # a busy session beside it, and no speed-up could show.
         group = {"preexec_fn": os.setpgrp} if os.name == "posix" else {}
         try:
-            proc = subprocess.Popen(
-                command,
-                cwd=cwd,
-                env=env,
-                stdout=out,
-                stderr=subprocess.STDOUT,
-                stdin=subprocess.DEVNULL,
-                pass_fds=pass_fds,
-                **group,
-            )
+            with _live_lock:
+                proc = subprocess.Popen(
+                    command,
+                    cwd=cwd,
+                    env=env,
+                    stdout=out,
+                    stderr=subprocess.STDOUT,
+                    stdin=subprocess.DEVNULL,
+                    pass_fds=pass_fds,
+                    **group,
+                )
+                _live.add(proc.pid)
         finally:
             if on_start is not None:
                 on_start()
@@ -85,6 +146,9 @@ def run_in_own_group(
                 left.extend(cleanup.describe_process(p) for p in outlived)
             kill_tree(proc)
             cleanup.kill_processes(cleanup.marked(mark))  # what escaped the group and the tree
+            with _live_lock:
+                _live.discard(proc.pid)
+            end_strays()  # what escaped the mark too
             if running is not None:
                 running.discard(proc)
         out.seek(0)
@@ -144,3 +208,4 @@ def child_runs(jobs: int, name: str) -> Iterator[tuple[ThreadPoolExecutor, set]]
         raise
     finally:
         pool.shutdown(wait=True, cancel_futures=True)
+        end_strays()

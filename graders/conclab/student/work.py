@@ -15,12 +15,12 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
 from conclab import manifest
+from conclab.core import files
 from conclab.core.cpus import usable_cpus
 from conclab.grading import grade
 
@@ -76,9 +76,7 @@ class Progress:
 
     def save(self) -> None:
         text = json.dumps({"hints": self.hints, "checks": self.checks}, indent=1, sort_keys=True) + "\n"
-        temporary = self.path.with_name(self.path.name + ".part")
-        temporary.write_text(text, encoding="utf-8")
-        os.replace(temporary, self.path)
+        files.replace(self.path, text)
 
     def hints_seen(self, topic: manifest.Topic) -> int:
         seen = self.hints.get(topic.id, 0)
@@ -177,8 +175,6 @@ def next_hint(topic: manifest.Topic, progress: Progress) -> int:
 def reset(topic: manifest.Topic, root: Path, progress: Progress, stub: str) -> None:
     """Put the original stub (original_stub's text) back."""
     path = module_path(topic, root)
-    temporary = path.with_name(path.name + ".part")
-    temporary.write_text(stub, encoding="utf-8")
-    os.replace(temporary, path)
+    files.replace(path, stub)
     progress.checks.pop(topic.id, None)
     progress.save()
