@@ -11,6 +11,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from pathlib import Path
 
 import psutil
 import pytest
@@ -138,6 +139,22 @@ def test_each_grading_run_has_its_own_temporary_and_lock_folders_and_names_no_fi
     # the report comes back over a pipe: the run is told the name of no file of the instructor's
     assert not [arg for arg in seen["command"] if arg.startswith("--json") or arg == "--reports"]
     assert any(arg.startswith("--report-fd=") for arg in seen["command"])
+
+
+def test_without_inherited_pipes_the_report_comes_in_a_file_of_the_submissions_own_folder(tmp_path, monkeypatch):
+    from conclab.grading import grade, gradeall, runner, seal
+
+    def run(command, cwd, env, timeout, running, **pipes):
+        assert not pipes and command[-2] == "--json" and command[-1].startswith(env["TMPDIR"])
+        report = {"status": "pass", "topics": [{"id": THREADS.id, "score": 10, "status": "pass", "message": ""}]}
+        Path(command[-1]).write_text(json.dumps(report))
+        return 0, ""
+
+    monkeypatch.setattr(grade, "CHANNEL", False)
+    monkeypatch.setattr(runner, "run_in_own_group", run)
+    submission(tmp_path, "ada", solved=True)
+    row = gradeall.grade_submission(tmp_path / "ada", [THREADS], ROOT, 60, None, set(), seal.Snapshot.of(ROOT))
+    assert (row.scores, row.status) == ({THREADS.id: 10.0}, "pass")
 
 
 ADVERSARIAL = ROOT / "tests" / "adversarial"

@@ -82,13 +82,8 @@ def grade_submission(
         row.notes = "no exercises/ folder with topic folders in it"
         return row
     with tempfile.TemporaryDirectory(prefix="conclab-grade-all-") as tmp:
-        inbox = pipes.Inbox(MAX_REPORT_BYTES, name="conclab-report")
-        try:
-            returncode, output = _run(impl, topics, root, timeout, running, snapshot, inbox, Path(tmp))
-        finally:
-            inbox.close(grace=1.0)
+        returncode, output, data = _run(impl, topics, root, timeout, running, snapshot, Path(tmp))
         row.duration = time.monotonic() - started
-    data = _report(inbox)
     if keep:
         files.replace(keep / f"{submission.name}.log", output, new_mode=0o600)
         if data is not None:
@@ -115,29 +110,44 @@ def _run(
     timeout: float,
     running: set,
     snapshot: seal.Snapshot,
-    inbox: pipes.Inbox,
     tmp: Path,
-) -> tuple[int, str]:
-    """Grade one submission's topics with `conclab grade`, which sends its report to `inbox`;
-    its temporary files and its locks are in `tmp`."""
-    command = [sys.executable, "-m", "conclab", "grade", "--impl", str(impl), "--jobs", "1", f"--report-fd={inbox.fd}"]
+) -> tuple[int, str, dict | None]:
+    """Grade one submission's topics with `conclab grade`, its temporary files and its locks in
+    `tmp`: (exit status, output, the report it sent or None)."""
+    command = [sys.executable, "-m", "conclab", "grade", "--impl", str(impl), "--jobs", "1"]
     for topic in topics:
         command += ["--topic", topic.id]
     env = runner.child_env(root)
     env[seal.DIGEST_VARIABLE] = snapshot.digest
     env["TMPDIR"] = str(tmp)  # a run killed for its time keeps no temporary files of its own anywhere else
     env[machine.FOLDER_VARIABLE] = machine.private_folder(tmp / "locks")  # with the machine's locks in it
-    return runner.run_in_own_group(
-        command, root, env, timeout, running, pass_fds=(inbox.fd,), on_start=inbox.handed_over
-    )
-
-
-def _report(inbox: pipes.Inbox) -> dict | None:
-    """The report a `conclab grade` sent, if it sent a whole one."""
-    if inbox.overflowed:
-        return None
+    if not grade.CHANNEL:  # no inherited pipes (Windows): a file in the submission's own folder
+        path = tmp / "report.json"
+        returncode, output = runner.run_in_own_group([*command, "--json", str(path)], root, env, timeout, running)
+        try:
+            return returncode, output, _report(path.read_bytes())
+        except OSError:
+            return returncode, output, None
+    inbox = pipes.Inbox(MAX_REPORT_BYTES, name="conclab-report")
     try:
-        data = json.loads(bytes(inbox.data).decode("utf-8"))
+        returncode, output = runner.run_in_own_group(
+            [*command, f"--report-fd={inbox.fd}"],
+            root,
+            env,
+            timeout,
+            running,
+            pass_fds=(inbox.fd,),
+            on_start=inbox.handed_over,
+        )
+    finally:
+        inbox.close(grace=1.0)
+    return returncode, output, None if inbox.overflowed else _report(bytes(inbox.data))
+
+
+def _report(sent: bytes) -> dict | None:
+    """The report a `conclab grade` sent, if it is a whole one."""
+    try:
+        data = json.loads(sent.decode("utf-8"))
     except ValueError:
         return None
     return data if isinstance(data, dict) and isinstance(data.get("topics"), list) else None
