@@ -31,7 +31,7 @@ if method != "-":
 rules = guard.Rules(
     (guard.Module("mod", "mod.py", ("__future__", "threading", "time", "multiprocessing", "pathlib", "sys", "socket",
                                      "dataclasses", "typing", "collections", "concurrent.futures", "gc", "os", "signal",
-                                     "subprocess", "pickle", "json"), folder, "..."),),
+                                     "subprocess", "pickle", "json", "linecache", "conclab.kit.vocabulary"), folder, "..."),),
     tempfile.gettempdir(),
     log,
 )
@@ -123,6 +123,57 @@ REFUSED = {
         "        pool.submit(open, '/etc/hostname').result()\n",
         "asks to open /etc/hostname",
     ),
+    "a pool worker signalling its parent": (
+        "import concurrent.futures, os\n"
+        "def main():\n"
+        "    with concurrent.futures.ThreadPoolExecutor(1) as pool:\n"
+        "        pool.submit(os.kill, os.getppid(), 0).result()\n",
+        "not its own child",
+    ),
+    "a process pool as a trampoline": (
+        "import multiprocessing\n"
+        "from pathlib import Path\n"
+        "def main():\n"
+        "    with multiprocessing.Pool(1) as pool:\n"
+        "        pool.map(Path.read_text, [Path('/etc/hostname')])\n",
+        "asks to open /etc/hostname",
+    ),
+    "a grader's own tool as a trampoline": (
+        "import os\n"
+        "from conclab.kit.vocabulary import Job\n"
+        "def main():\n"
+        "    Job(os.system, ('true',), what='x').wait(10)\n",
+        "may not run other programs",
+    ),
+    "the graders read through linecache": (
+        "import linecache\n"
+        "def main():\n"
+        f"    linecache.getlines({str(ROOT / 'graders' / '01_threads' / 'test_threads.py')!r})\n",
+        "may not read files outside its folder",
+    ),
+    "a name that only starts like localhost": (
+        "import socket\ndef main():\n    socket.create_connection(('localhost.example.com', 80), timeout=0.1)\n",
+        "only loopback is allowed",
+    ),
+    "a pickle that names sys.modules": (
+        "import pickle\ndef main():\n    pickle.loads(b'csys\\nmodules\\n.')\n",
+        "asks to unpickle sys.modules",
+    ),
+    "a pickle that walks to a function's globals": (
+        "import multiprocessing\n"
+        "class Walk:\n"
+        "    def __reduce__(self):\n"
+        "        return (getattr, (main, '__globals__'))\n"
+        "def main():\n"
+        "    q = multiprocessing.Queue()\n"
+        "    q.put(Walk())\n"
+        "    q.get(timeout=30)\n",
+        "asks to unpickle the attribute __globals__",
+    ),
+    "listening on every interface": (
+        "import socket\ndef main():\n    socket.socket().bind(('', 0))\n",
+        "only on this machine (loopback)",
+    ),
 }
 
 
@@ -196,6 +247,14 @@ ALLOWED = {
             p.start(); queue.get(); p.join()
             a, b = multiprocessing.Pipe()
             a.send([1, 2]); b.recv()
+        """,
+    "built-in functions sent to a pool": """
+        import multiprocessing
+        def main():
+            with multiprocessing.Pool(2) as pool:
+                assert pool.starmap(pow, [(2, 3), (3, 2)]) == [8, 9]
+                assert pool.map(abs, [-1, 2]) == [1, 2]
+                assert pool.map(str.upper, ["a"]) == ["A"]
         """,
     "a process pool of concurrent.futures": """
         import concurrent.futures

@@ -28,7 +28,9 @@ from __future__ import annotations
 
 import builtins
 import importlib.util
+import io
 import os
+import pickle
 import sys
 import sysconfig
 import threading
@@ -36,7 +38,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-STUDENT, COURSE, HELPER, OTHER, LINECACHE = "student", "course", "helper", "other", "linecache"
+STUDENT, COURSE, HELPER, IMPORT, OTHER = "student", "course", "helper", "import", "other"
 
 
 @dataclass(frozen=True)
@@ -94,8 +96,27 @@ _LIBRARIES |= {str(Path(p).resolve()) for p in sys.path if "site-packages" in p 
 _HELPER_DIRS = [os.path.join(d, "multiprocessing") for d in _STDLIB] + [
     os.path.join(d, "concurrent", "futures") for d in _STDLIB
 ]
-_LINECACHE = {os.path.join(d, name) for d in _STDLIB for name in ("linecache.py", "tokenize.py")}
+# Standard modules that look at a frame or a code object for their own use (a traceback's lines, a
+# TypeVar's module, a namedtuple's module, a signature) and give the student's code nothing of it.
+_FRAME_READERS = {
+    os.path.join(d, name)
+    for d in _STDLIB
+    for name in (
+        "traceback.py",
+        "linecache.py",
+        "tokenize.py",
+        "inspect.py",
+        "typing.py",
+        "enum.py",
+        "warnings.py",
+        "dataclasses.py",
+        os.path.join("collections", "__init__.py"),
+        os.path.join("logging", "__init__.py"),
+    )
+}
+_GUARD_FILE = __file__
 _kinds: dict[str, str] = {}
+_places: dict[str, str] = {}
 
 
 def _under(path: str, folders) -> bool:
@@ -108,10 +129,12 @@ def _kind(filename: str) -> str:
         path = os.path.abspath(filename) if not filename.startswith("<") else filename
         if _rules is not None and _rules.of_file(path) is not None:
             kind = STUDENT
+        elif filename.startswith("<frozen importlib"):
+            kind = IMPORT
+        elif path == str(_here):
+            kind = OTHER  # the guard's own frames (its watch on import) act for no one
         elif _under(path, _HELPER_DIRS):
             kind = HELPER
-        elif path in _LINECACHE:
-            kind = LINECACHE
         elif _under(path, _COURSE_DIRS):
             kind = COURSE
         else:
@@ -120,22 +143,65 @@ def _kind(filename: str) -> str:
     return kind
 
 
-def _actor(frame) -> tuple[str, Any]:
-    """Who is acting: the kind of the nearest frame that is not OTHER, and the student's
-    nearest frame (for the message), if any.  A stack with none of them is the student's
-    (a thread or a clean-up started from its code, running a library function)."""
-    student = None
-    actor = None
+def _place(frame) -> str:
+    """Where a frame is, as the allowances below name it: 'conclab/core/machine.py:_open',
+    '_pytest/main.py:wrap_session', 'multiprocessing/popen_fork.py:_launch'."""
+    filename = frame.f_code.co_filename
+    relative = _places.get(filename)
+    if relative is None:
+        path = os.path.abspath(filename)
+        relative = path
+        roots = (*_LIBRARIES, *_COURSE_DIRS[:1], *(os.path.dirname(d) for d in _COURSE_DIRS[1:]))
+        for folder in sorted(roots, key=len, reverse=True):  # the nearest: site-packages before the stdlib
+            if _under(path, (folder,)):
+                relative = os.path.relpath(path, folder).replace(os.sep, "/")
+                break
+        _places[filename] = relative
+    return f"{relative}:{frame.f_code.co_name}"
+
+
+# Places that call a callable they were handed (a process's target, a pool's or an executor's
+# task, a Job's function): what that callable does is done for whoever handed it over, which,
+# when no frame of the course's or of multiprocessing's own comes between, is the student.
+_DISPATCH = {
+    "multiprocessing/process.py:run",
+    "multiprocessing/pool.py:worker",
+    "multiprocessing/pool.py:mapstar",
+    "multiprocessing/pool.py:starmapstar",
+    "multiprocessing/util.py:__call__",
+    "multiprocessing/managers.py:serve_client",
+    "concurrent/futures/thread.py:run",
+    "concurrent/futures/process.py:_process_worker",
+    "concurrent/futures/process.py:_process_chunk",
+    "concurrent/futures/process.py:<listcomp>",
+    "concurrent/futures/_base.py:_invoke_callbacks",
+    "concurrent/futures/_base.py:add_done_callback",
+    "conclab/kit/vocabulary.py:body",
+    "conclab/kit/messaging.py:_client_main",
+}
+
+
+def _actor(frame, past_imports: bool = False) -> tuple[str, Any, Any]:
+    """Who is acting: the kind of the nearest frame that is not OTHER (the standard library and
+    other libraries act for whoever called them), that frame, and the student's nearest frame
+    (for the message), if any.  A stack with none of them is the student's (a thread or a
+    clean-up started from its code, running a library function), and so is one whose nearest
+    such frame calls a callable it was handed (_DISPATCH).  With `past_imports`, an import acts
+    for whoever asked for it."""
+    student = agent = None
+    kind = None
     while frame is not None:
-        kind = _kind(frame.f_code.co_filename)
-        if kind == STUDENT and student is None:
+        this = _kind(frame.f_code.co_filename)
+        if this == STUDENT and student is None:
             student = frame
-        if actor is None and kind not in (OTHER, LINECACHE):
-            actor = kind
-        if actor is not None and (student is not None or actor != STUDENT):
+        if kind is None and this in (COURSE, HELPER) and _place(frame) in _DISPATCH:
+            kind, agent = STUDENT, None
+        if kind is None and this != OTHER and not (past_imports and this == IMPORT):
+            kind, agent = this, frame
+        if kind is not None and (student is not None or kind != STUDENT):
             break
         frame = frame.f_back
-    return actor or STUDENT, student
+    return kind or STUDENT, agent, student
 
 
 # Events refused to the student's code and to the helpers alike: looking inside the
@@ -213,12 +279,6 @@ _OWN_CALLS = {
     "object.__setattr__",
     "object.__delattr__",
 }
-_SAFE_BUILTINS = frozenset(
-    "bool int float complex str bytes bytearray tuple list dict set frozenset range slice object type "
-    "Exception BaseException ValueError KeyError IndexError TypeError RuntimeError ZeroDivisionError "
-    "ArithmeticError LookupError OSError TimeoutError StopIteration NotImplementedError AssertionError "
-    "AttributeError ConnectionError EOFError getattr".split()  # getattr: how a bound method is pickled
-)
 _WATCHED = (
     set(_INSPECT)
     | set(_PROGRAMS)
@@ -231,11 +291,72 @@ _WATCHED = (
     | _CODE
     | {"open", "os.fork", "sys.settrace", "sys.setprofile", "pickle.find_class"}
 )
-_LOOPBACK = ("127.", "::1", "localhost", "0:0:0:0:0:0:0:1")
+# A C function called straight from the course's or multiprocessing's own code (no library
+# between them) is one of these places' own calls only where listed here: anywhere else, it may
+# be a callable the student's code handed over (to a grader, to a Job, to a pool), and is judged
+# as the student's.  Events not listed are judged by their arguments alone (reading, loopback).
+_DIRECT = {
+    "inspect": {
+        "conclab/core/cleanup.py:inject",
+        "conclab/core/cleanup.py:close_pools",
+        "conclab/core/diagnose.py:describe",
+        "conclab/kit/vocabulary.py:stuck_report",
+        "conclab/engine/chaos.py:start",
+        "conclab/engine/chaos.py:stop",
+        "multiprocessing/sharedctypes.py:RawValue",
+        "multiprocessing/sharedctypes.py:RawArray",
+        "multiprocessing/sharedctypes.py:rebuild_ctype",
+        "multiprocessing/sharedctypes.py:_new_value",
+    },
+    "code": {
+        "_pytest/assertion/rewrite.py:exec_module",
+        "_pytest/mark/expression.py:evaluate",
+        "_pytest/skipping.py:evaluate_condition",
+        "multiprocessing/sharedctypes.py:make_property",
+    },
+    "fork": {"multiprocessing/popen_fork.py:_launch"},
+    "signal": {"multiprocessing/popen_fork.py:_send_signal"},
+    "files": {
+        "multiprocessing/heap.py:__init__",
+        "multiprocessing/forkserver.py:ensure_running",
+        "_pytest/main.py:wrap_session",
+        "_pytest/pathlib.py:scandir",
+        "_pytest/pathlib.py:find_prefixed",
+    },
+    "write": {
+        "multiprocessing/popen_forkserver.py:_launch",
+        "multiprocessing/popen_spawn_posix.py:_launch",
+        "multiprocessing/util.py:_close_stdin",
+    },
+    "network": {
+        "multiprocessing/forkserver.py:ensure_running",
+        "multiprocessing/forkserver.py:connect_to_new_process",
+        "multiprocessing/connection.py:SocketClient",
+        "multiprocessing/connection.py:__init__",
+        "multiprocessing/reduction.py:sendfds",
+    },
+}
+# What the course's code may run as another program: the student's own module, as topic 14's
+# server program (under the guard: see run_program).
+_PROGRAM_RUNNERS = ("conclab/kit/messaging.py:",)
+
+
+def _direct(group: str, agent) -> bool:
+    return _place(agent) in _DIRECT.get(group, ())
 
 
 def _loopback(host: Any) -> bool:
-    return isinstance(host, str) and (host.startswith(_LOOPBACK) or host == "")
+    """An address of this machine's loopback interface, by number or by the name localhost."""
+    if not isinstance(host, str):
+        return False
+    if host == "localhost":
+        return True
+    import ipaddress
+
+    try:
+        return ipaddress.ip_address(host.split("%")[0]).is_loopback
+    except ValueError:
+        return False
 
 
 def _writes(mode: Any, flags: Any) -> bool:
@@ -258,6 +379,26 @@ def _readable(path: str) -> bool:
     )
 
 
+def _course_readable(path: str) -> bool:
+    """A file the course's code may read: those, the course it grades with, pytest's, the lock
+    folder, and what the system says about processes and CPUs (/proc, /sys)."""
+    assert _rules is not None
+    real = os.path.realpath(path)
+    roots = (os.path.dirname(_COURSE_DIRS[0]), *_COURSE_DIRS[1:], _locks(), "/proc", "/sys", "/dev")
+    return _under(real, roots) or _readable(path)
+
+
+def _course_source(path: str) -> bool:
+    """A file of the course's package or graders (a traceback in a worker shows its lines)."""
+    return _under(os.path.realpath(path), _COURSE_DIRS)
+
+
+def _locks() -> str:
+    from conclab.core import machine
+
+    return os.path.realpath(machine.folder())
+
+
 def _scratch(path: Any) -> bool:
     """A path in the run's private temporary folder or in shared memory (multiprocessing's)."""
     assert _rules is not None
@@ -273,6 +414,7 @@ def _relative(args: tuple) -> bool:
 
 
 def _own_child(pid: Any) -> bool:
+    """A process below this one (a child, or a child's child: a forkserver's workers)."""
     if not isinstance(pid, int) or pid <= 0 or pid == os.getpid():
         return False
     try:
@@ -283,16 +425,68 @@ def _own_child(pid: Any) -> bool:
         return False
 
 
-def _unpicklable(module: str, name: str) -> bool:
-    """What unpickling may look up: the exercise's module and the modules it may import, the
-    graders' workers, multiprocessing's own rebuilding of its objects, plain data types."""
-    assert _rules is not None
-    top = module.split(".")[0]
-    if any(module == m.name for m in _rules.modules) or top in ("multiprocessing", "concurrent"):
+def _may_signal(pid: Any) -> bool:
+    """A process below this one, or none at all (an ended one: nothing is signalled)."""
+    if _own_child(pid):
         return True
+    try:
+        import psutil
+
+        return isinstance(pid, int) and pid > 0 and not psutil.pid_exists(pid)
+    except Exception:
+        return False
+
+
+# Of multiprocessing's and concurrent.futures' functions, those their own pickles name: how
+# they rebuild a connection, a socket, a shared value, an error, and how a pool calls a task.
+_REBUILDERS = {"mapstar", "starmapstar", "_process_chunk", "_rebuild_partial", "RebuildProxy"}
+# and what of theirs a pickle never names: the classes that start a process, the modules that
+# start servers and programs
+_NEVER_PICKLED = {"forkserver", "resource_tracker", "spawn", "util"}
+# Built-in functions that do something beyond computing a value from their arguments.
+_UNSAFE_BUILTINS = frozenset(
+    "eval exec compile open input breakpoint __import__ __build_class__ globals locals vars dir help exit quit "
+    "copyright credits license setattr delattr memoryview".split()
+)
+
+
+_UNSEEN = object()
+
+
+def _unpicklable(module: str, name: str, value: Any = _UNSEEN) -> bool:
+    """What unpickling may look up: of the exercise's module and the modules it may import, the
+    graders' workers and multiprocessing's own rebuilding of its objects, classes and functions
+    only (never a module, nor an object such as sys.modules); exceptions; plain built-ins.  By
+    name before the module is imported, and by `value` too once it is known."""
+    assert _rules is not None
+    if value is _UNSEEN and "." not in name:
+        value = getattr(sys.modules.get(module), name, _UNSEEN)
+    if value is not _UNSEEN:
+        if type(value) is type(sys):
+            return False
+        if isinstance(value, type) and issubclass(value, BaseException):
+            return True  # an error raised in a worker, sent back to be raised again
+    own = any(module == m.name for m in _rules.modules)
+    if value is not _UNSEEN and not own and not (isinstance(value, type) or _is_function(value)):
+        return False  # an object of another module's (sys.modules, sys.stdout)
+    if own:
+        return True
+    if module == "builtins":
+        return name not in _UNSAFE_BUILTINS and (value is _UNSEEN or _is_function(value) or isinstance(value, type))
+    top, _, rest = module.partition(".")
+    if top in ("multiprocessing", "concurrent"):
+        if rest.split(".")[-1] in _NEVER_PICKLED or name == "Popen":
+            return False
+        return "rebuild" in name or name in _REBUILDERS or value is _UNSEEN or isinstance(value, type)
+    if module == "ctypes":
+        return name.startswith("c_")  # the types of multiprocessing's shared values
+    if module == "conclab.core.guard":
+        return name in ("_install_in_worker", "Refused")
+    if module == "sys":
+        return False
     if any(module in m.imports for m in _rules.modules):
         return not name.startswith("_")
-    if module in (
+    return module in (
         "conclab.kit.workers",
         "conclab.kit.messaging",
         "collections",
@@ -300,85 +494,188 @@ def _unpicklable(module: str, name: str) -> bool:
         "datetime",
         "decimal",
         "fractions",
-    ):
+        "functools",
+    )
+
+
+def _is_function(value: Any) -> bool:
+    return type(value).__name__ in ("function", "builtin_function_or_method", "method_descriptor")
+
+
+class _GuardedUnpickler(pickle.Unpickler):
+    """multiprocessing's unpickling here: every name is judged as the audit hook judges it (the
+    hook does not see lookups made from the guard's own frames), and `getattr`, which a pickle
+    uses to name a bound method, hands out no dunder attribute (a function's __globals__, a
+    class's __subclasses__)."""
+
+    def find_class(self, module, name):
+        if not _unpicklable(str(module), str(name)):
+            self._refuse(module, name)
+        value = super().find_class(module, name)
+        if not _unpicklable(str(module), str(name), value):
+            self._refuse(module, name)
+        return _pickled_getattr if value is getattr else value
+
+    @staticmethod
+    def _refuse(module, name) -> None:
+        _, _, student = _actor(sys._getframe(2))
+        _refuse(
+            f"asks to unpickle {module}.{name}: graded code may send plain data and its own functions only", student
+        )
+
+
+def _pickled_getattr(obj, name, *default):
+    if not isinstance(name, str) or (name.startswith("__") and name.endswith("__")):
+        _, _, student = _actor(sys._getframe(1))
+        _refuse(f"asks to unpickle the attribute {str(name)[:40]}: graded code may send plain data only", student)
+    return getattr(obj, name, *default)
+
+
+def _guarded_loads(data, /, *, fix_imports=True, encoding="ASCII", errors="strict", buffers=()):
+    return _GuardedUnpickler(
+        io.BytesIO(data), fix_imports=fix_imports, encoding=encoding, errors=errors, buffers=buffers
+    ).load()
+
+
+def _group(event: str) -> str:
+    if event in _INSPECT or event in ("sys.settrace", "sys.setprofile"):
+        return "inspect"
+    if event in _CODE:
+        return "code"
+    if event in _PROGRAMS:
+        return "programs"
+    if event == "os.fork":
+        return "fork"
+    if event in _SIGNALS:
+        return "signal"
+    if event in _FILES or event in _LISTING:
+        return "files"
+    if event == "open":
+        return "write"
+    if event in _NETWORK or event in _NAMES:
+        return "network"
+    return "other"
+
+
+# Code that makes code of its own (a dataclass's methods, a namedtuple) and runs it.
+_CODE_MAKERS = {
+    os.path.join(d, name) for d in _STDLIB for name in ("dataclasses.py", os.path.join("collections", "__init__.py"))
+}
+
+
+def _imports(event: str, args: tuple) -> bool:
+    """What an import does on its own: runs and compiles the module's code, reads its files,
+    lists the folders it looks in, caches bytecode in __pycache__, loads a C library."""
+    if event in ("exec", "compile", "os.listdir", "os.scandir", "ctypes.dlopen", "ctypes.dlsym"):
         return True
-    if module == "ctypes":
-        return name.startswith("c_")  # the types of multiprocessing's shared values
-    if module == "conclab.core.guard":
-        return name in ("_install_in_worker", "Refused")
-    if _is_exception(module, name):  # an error raised in a worker, sent back to be raised again
-        return True
-    return module == "builtins" and name in _SAFE_BUILTINS
+    if event == "open":
+        path, mode, flags = (list(args) + [None, None, None])[:3]
+        return not _writes(mode, flags) or "__pycache__" in os.fsdecode(path if not isinstance(path, int) else "")
+    if event in ("os.mkdir", "os.rename", "os.remove"):
+        return bool(args) and isinstance(args[0], (str, bytes, os.PathLike)) and "__pycache__" in os.fsdecode(args[0])
+    return False
 
 
-def _is_exception(module: str, name: str) -> bool:
-    found = sys.modules.get(module)
-    value = getattr(found, name, None) if found is not None and "." not in name else None
-    return isinstance(value, type) and issubclass(value, BaseException)
+def _judge(event: str, args: tuple, frame) -> tuple[str | None, Any]:
+    """What is refused (None: allowed), and the frame a refusal names."""
+    kind, agent, student = _actor(frame)
+    if kind == IMPORT:
+        if _imports(event, args):
+            return None, None
+        kind, agent, student = _actor(frame, past_imports=True)
+    group = _group(event)
+    direct = agent is frame  # a C function called by the agent's own code, no library between
+    if direct and kind == HELPER and event != "pickle.find_class" and not _direct(group, agent):
+        kind = STUDENT  # a callable the student handed to a worker, a pool or a future
+    if direct and kind == COURSE and group in ("inspect", "code", "programs", "fork") and not _direct(group, agent):
+        kind = STUDENT  # a callable the student handed to a grader or a Job
+    return _verdict(event, args, kind, agent), student
 
 
-def _verdict(event: str, args: tuple, actor: str) -> str | None:
-    """What is refused ("" or None: allowed)."""
-    if event in _INSPECT:
-        if event in _OWN_CALLS and actor == HELPER:
+def _verdict(event: str, args: tuple, actor: str, agent) -> str | None:
+    """What is refused ("" or None: allowed), `actor` acting in the frame `agent`."""
+    if event in _INSPECT or event in ("sys.settrace", "sys.setprofile"):
+        if actor == COURSE:
             return None
-        if event.startswith("ctypes.") and actor == HELPER:  # multiprocessing's shared values
-            return None
-        what = _INSPECT[event]
+        if actor == HELPER and (event in _OWN_CALLS or event.startswith("ctypes.")):
+            return None  # multiprocessing's shared values
+        what = _INSPECT.get(event, f"{event}()")
         if event == "object.__getattr__" and len(args) > 1:
             what = f"the attribute {args[1]}"
+        if event in ("sys.settrace", "sys.setprofile"):
+            return f"asks {event}(): graded code may not trace the interpreter"
         return f"asks {what}: graded code may not inspect the interpreter or the graders"
+    if event in _CODE:
+        if actor in (COURSE, HELPER):
+            return None
+        return f"asks {event}(): graded code may not run code it makes or reads"
     if event in _PROGRAMS:
+        if actor == COURSE and agent is not None and _place(agent).startswith(_PROGRAM_RUNNERS):
+            return None
         return f"asks {_PROGRAMS[event]}: graded code may not run other programs"
     if event == "os.fork":
         return None if actor == HELPER else "asks os.fork(): start processes with multiprocessing"
     if event == "open":
         path, mode, flags = (list(args) + [None, None, None])[:3]
         if isinstance(path, int):
-            if actor == HELPER or not _writes(mode, flags) or path in (1, 2):
+            if actor in (COURSE, HELPER) or not _writes(mode, flags) or path in (1, 2):
                 return None
             return "asks to write to a file descriptor: graded code may not write files"
         path = os.fsdecode(path) if isinstance(path, (str, bytes, os.PathLike)) else str(path)
         if _writes(mode, flags):
-            if actor == HELPER and _scratch(path):
+            if actor in (COURSE, HELPER) and (_scratch(path) or os.path.realpath(path) == os.devnull):
+                return None
+            if actor == COURSE and _under(os.path.realpath(path), (_locks(),)):
                 return None
             return f"asks to write {path}: graded code may not write files"
-        if actor == HELPER and (_scratch(path) or path.startswith(("/proc/", "/sys/", "/dev/"))):
-            return None
         if path.startswith("<") and not os.path.exists(path):
             return None  # no file: Python 3.13's ast.parse of a traceback's source line says "<unknown>"
+        if actor == COURSE and _course_readable(path):
+            return None
+        if actor == HELPER and (_scratch(path) or path.startswith(f"/proc/{os.getpid()}/") or _course_source(path)):
+            return None
         return None if _readable(path) else f"asks to open {path}: graded code may not read files outside its folder"
     if event in _FILES:
-        if actor == HELPER and (not args or isinstance(args[0], int) or _scratch(args[0]) or _relative(args)):
+        if actor in (COURSE, HELPER) and (
+            not args or isinstance(args[0], int) or _scratch(args[0]) or _relative(args) or event == "os.chdir"
+        ):
+            return None
+        if actor == COURSE and args and _under(os.path.realpath(os.fsdecode(args[0])), (_locks(),)):
             return None
         return f"asks {_FILES[event]}: graded code may not change files"
     if event in _LISTING:
-        if actor == HELPER:
-            return None
         path = args[0] if args else "."
-        if isinstance(path, (str, bytes, os.PathLike)) and _readable(os.fsdecode(path)):
+        if isinstance(path, int) and actor in (COURSE, HELPER):
             return None
+        if isinstance(path, (str, bytes, os.PathLike)):
+            path = os.fsdecode(path)
+            if actor == COURSE and _course_readable(path):
+                return None
+            if actor == HELPER and _scratch(path):
+                return None
+            if _readable(path):
+                return None
         return f"asks to list the folder {path}: graded code may not look at files outside its folder"
     if event in _SIGNALS:
         pid = args[0] if args else None
         if event == "signal.pthread_kill":
-            return "asks to signal a thread: graded code may not send signals"
-        if actor == HELPER:  # multiprocessing ending the workers it started
-            return None
-        return None if _own_child(pid) else f"asks to signal process {pid}, which is not its own child"
+            return None if actor == COURSE else "asks to signal a thread: graded code may not send signals"
+        return None if _may_signal(pid) else f"asks to signal process {pid}, which is not its own child"
     if event in _NETWORK:
         address = args[1] if len(args) > 1 else None
         if isinstance(address, tuple) and address and _loopback(address[0]):
             return None
-        if address is None or (
-            isinstance(address, (str, bytes)) and (actor == HELPER or _scratch(address) or not address)
-        ):
+        if address is None:
             return None
+        if isinstance(address, (str, bytes)) and (not address or address[:1] in ("\0", b"\0") or _scratch(address)):
+            return None  # a Unix socket: unnamed, abstract, or in the run's own folder (multiprocessing's)
         return f"asks to connect to {address!r}: graded code may use the network only on this machine (loopback)"
     if event in _NAMES:
         host = args[0] if args else None
         return None if _loopback(host) or host is None else f"asks to look up {host!r}: only loopback is allowed"
     if event in _ENVIRONMENT:
+        if actor == COURSE:
+            return None
         return "asks to change the environment: graded code may not change environment variables"
     if event == "pickle.find_class":
         module, name = (list(args) + ["", ""])[:2]
@@ -394,24 +691,22 @@ def _hook(event: str, args: tuple) -> None:
     _inside.active = True
     try:
         frame = sys._getframe(1)
-        if event in _OWN_CALLS and _kind(frame.f_code.co_filename) != STUDENT:
-            return
-        if event == "open" and (
-            frame.f_code.co_filename.startswith("<frozen importlib") or _kind(frame.f_code.co_filename) == LINECACHE
+        if frame.f_code.co_filename == _GUARD_FILE:
+            return  # the guard's own calls (its watch on import looks at its caller)
+        if event in _OWN_CALLS and (
+            _kind(frame.f_code.co_filename) in (COURSE, HELPER, IMPORT)
+            or os.path.abspath(frame.f_code.co_filename) in _FRAME_READERS
         ):
-            return  # an import reading its module (the import is what is judged), a traceback's lines
-        if event in _CODE:
-            # exec and compile: only when the student's code calls them itself (dataclasses and
-            # namedtuple compile code of their own; imports run the modules' code)
-            if _kind(frame.f_code.co_filename) != STUDENT:
-                return
+            return  # a library looking at its caller's frame or a function's code for its own use
+        if event == "compile" and _kind(frame.f_code.co_filename) != STUDENT:
+            return  # compiling runs nothing; running what was compiled is judged (exec)
+        if event == "exec":
             code = args[0] if args else None
-            filename = getattr(code, "co_filename", None) or (args[1] if event == "compile" and len(args) > 1 else "")
-            if _under(os.path.abspath(str(filename)), _LIBRARIES) and not _under(
-                os.path.abspath(str(filename)), _COURSE_DIRS[:1]
-            ):
-                return
-            _refuse(f"asks {event}(): graded code may not run code it makes or reads", frame)
+            filename = os.path.abspath(str(getattr(code, "co_filename", "")))
+            if _under(filename, _LIBRARIES) and not _under(filename, _COURSE_DIRS[:1]):
+                return  # a library's own module code
+            if _kind(frame.f_code.co_filename) != STUDENT and os.path.abspath(frame.f_code.co_filename) in _CODE_MAKERS:
+                return  # a dataclass's methods, a namedtuple
         if event in ("sys.settrace", "sys.setprofile"):
             # a new thread takes the trace and profile functions threading holds: the graders'
             # own, or those there were before the guard (a coverage tool's)
@@ -420,14 +715,7 @@ def _hook(event: str, args: tuple) -> None:
             current = sys.gettrace() if event == "sys.settrace" else sys.getprofile()
             if current is not None and _known(current, None):
                 return  # the graders' trace function is being taken away (Python does so when it raises)
-            actor, student = _actor(frame)
-            if actor == COURSE:
-                return
-            _refuse(f"asks {event}(): graded code may not trace the interpreter", student or frame)
-        actor, student = _actor(frame)
-        if actor == COURSE:
-            return
-        refused = _verdict(event, args, actor)
+        refused, student = _judge(event, args, frame)
         if refused:
             _refuse(refused, student or frame)
     finally:
@@ -544,14 +832,28 @@ def install(rules: Rules) -> None:
     builtins.__import__ = _guarded_import
     try:
         import multiprocessing
+        from multiprocessing import reduction
 
         multiprocessing.current_process()._config["conclab_guard"] = rules  # carried to spawned workers
+        reduction.ForkingPickler.loads = staticmethod(_guarded_loads)  # what workers and pipes send
     except Exception:  # pragma: no cover - multiprocessing is always there
         pass
 
 
 def installed() -> Rules | None:
     return _rules
+
+
+def program_command(script: str, args: list[str]) -> list[str]:
+    """The command that runs a student's module as a program: under the rules in place here
+    (conclab.core.program installs them first), or as it is when there are none."""
+    if _rules is None:
+        return [sys.executable, "-u", script, *args]
+    import json
+
+    modules = [[m.name, m.filename, list(m.imports), m.folder, m.listed] for m in _rules.modules]
+    rules = [modules, _rules.scratch, _rules.log]
+    return [sys.executable, "-u", "-m", "conclab.core.program", json.dumps(rules), script, *args]
 
 
 def read_log(path: str | os.PathLike) -> list[str]:

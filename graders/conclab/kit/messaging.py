@@ -19,7 +19,6 @@ import queue
 import secrets
 import socket
 import subprocess
-import sys
 import traceback
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -31,7 +30,7 @@ from typing import Any
 
 import psutil
 
-from conclab.core import diagnose
+from conclab.core import diagnose, guard
 
 from .vocabulary import call, fail, start
 
@@ -99,16 +98,9 @@ class ServerProgram:
         (self.folder / "authkey.txt").write_bytes(self.authkey + b"\n")
         with open(self.output_path, "wb") as output:
             self.process = subprocess.Popen(
-                [
-                    sys.executable,
-                    "-u",
-                    str(self.script),
-                    "serve",
-                    "--port",
-                    str(self.port),
-                    "--authkey-file",
-                    "authkey.txt",
-                ],
+                guard.program_command(
+                    str(self.script), ["serve", "--port", str(self.port), "--authkey-file", "authkey.txt"]
+                ),
                 cwd=self.folder,
                 stdout=output,
                 stderr=subprocess.STDOUT,
