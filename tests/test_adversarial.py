@@ -87,8 +87,9 @@ def write_submission(case: Case, folder: Path) -> None:
     shutil.copytree(ROOT / "solutions" / BYSTANDER.id, folder / BYSTANDER.id)
     module = folder / case.topic.id / case.topic.filename
     module.parent.mkdir(parents=True)
-    if case.stub:
-        module.write_text((ROOT / "exercises" / case.topic.id / case.topic.filename).read_text(encoding="utf-8"))
+    if case.stub:  # the untouched stub, and the case's source after it, if any
+        stub = (ROOT / "exercises" / case.topic.id / case.topic.filename).read_text(encoding="utf-8")
+        module.write_text(stub + "\n" + (case.source or "").lstrip("\n"), encoding="utf-8")
     elif case.source is not None:
         module.write_text(case.source.lstrip("\n"), encoding="utf-8")
     else:

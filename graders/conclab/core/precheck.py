@@ -14,6 +14,7 @@ from __future__ import annotations
 import ast
 import importlib
 import importlib.util
+import re
 import types
 from dataclasses import dataclass
 
@@ -43,6 +44,8 @@ INSIDES = frozenset(
         "__defaults__",
         "__kwdefaults__",
         "__objclass__",
+        "__getattr__",
+        "__class_getitem__",
         "tb_frame",
         "tb_next",
         "f_back",
@@ -71,6 +74,24 @@ INSIDES = frozenset(
         "set_executable",
         "set_forkserver_preload",
     }
+)
+# What looks an attribute up by a name held in a string (a format field, an annotation, a
+# path of attributes): each would take any object apart whatever the source spells out.
+LOOKUPS = frozenset(
+    {
+        "Formatter",
+        "get_field",
+        "get_value",
+        "vformat",
+        "get_type_hints",
+        "ForwardRef",
+        "evaluate_forward_ref",
+        "attrgetter",
+        "methodcaller",
+    }
+)
+_NAMED_INSIDE = re.compile(
+    r"(?:^|[.\[{])(" + "|".join(re.escape(n) for n in sorted(INSIDES, key=len, reverse=True)) + r")(?=$|[.\[\]}!:])"
 )
 # Built-in functions that run or reach code by name.
 BUILTINS = frozenset({"eval", "exec", "compile", "__import__", "globals", "locals", "vars", "breakpoint"})
@@ -147,6 +168,7 @@ class _Checker(ast.NodeVisitor):
             if alias.name.startswith("_") and module != "__future__":
                 self.problem(node, f"imports {alias.name} from {module}: private names of modules are off limits")
                 continue
+            self._lookup(node, alias.name)
             value = getattr(real, alias.name, None) if real is not None else None
             local = alias.asname or alias.name
             if isinstance(value, types.ModuleType):
@@ -160,7 +182,20 @@ class _Checker(ast.NodeVisitor):
             node = node.value
         return node if isinstance(node, ast.Name) else None
 
+    def visit_Constant(self, node: ast.Constant) -> None:
+        if isinstance(node.value, str):
+            found = _NAMED_INSIDE.search(node.value)
+            if found:
+                self.problem(
+                    node, f"names .{found.group(1)} in a string: graded code may not reach into the interpreter"
+                )
+
+    def _lookup(self, node: ast.AST, name: str) -> None:
+        if name in LOOKUPS:
+            self.problem(node, f"uses {name}, which looks attributes up by name: write the attributes out")
+
     def visit_Attribute(self, node: ast.Attribute) -> None:
+        self._lookup(node, node.attr)
         if node.attr in INSIDES:
             self.problem(node, f"uses .{node.attr}: graded code may not reach into the interpreter or other modules")
         elif isinstance(node.value, ast.Name) and node.value.id in self.modules:
@@ -183,6 +218,7 @@ class _Checker(ast.NodeVisitor):
         self.generic_visit(node)
 
     def visit_Name(self, node: ast.Name) -> None:
+        self._lookup(node, node.id)
         if node.id in BUILTINS or node.id in NAMES:
             self.problem(node, f"uses {node.id}: graded code may not run or reach code by name")
         elif node.id in ATTRIBUTE_FUNCTIONS and id(node) not in self.called:
