@@ -268,3 +268,14 @@ def test_a_grading_command_that_is_stopped_takes_its_runs_with_it(tmp_path, comm
     time.sleep(0.5)
     assert not processes_mentioning(subs) and not processes_mentioning(tmpdir)
     assert not left_in(tmpdir), "the stopped command left temporary files behind"
+
+
+def test_relative_paths_are_the_instructors_own(tmp_path):
+    """SUBMISSIONS_DIR, --out and --reports relative to the folder grade-all is run in (each
+    submission is graded from the course's folder, which must not change what they name)."""
+    submission(tmp_path / "class", "ada", solved=True)
+    run = conclab("grade-all", "class", "--out", "grades.csv", "--reports", "kept", "--topic", "01", cwd=tmp_path)
+    assert run.returncode == 0, run.stdout + run.stderr
+    rows = list(csv.DictReader((tmp_path / "grades.csv").open()))
+    assert [(r["student"], r["total"]) for r in rows] == [("ada", "10")]
+    assert (tmp_path / "kept" / "ada.json").is_file() and (tmp_path / "kept" / "ada.log").is_file()

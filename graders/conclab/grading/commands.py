@@ -190,7 +190,7 @@ def _print_summary(console, graded) -> None:
 
 
 def run_grade_all(options: argparse.Namespace) -> int:
-    folder = Path(options.submissions)
+    folder = Path(options.submissions).resolve()  # each submission is graded from the course's folder
     out = Path(options.out)
     topics = commandline.topics(options.topic)
     if not folder.is_dir():
