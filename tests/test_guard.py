@@ -151,6 +151,13 @@ REFUSED = {
         f"    linecache.getlines({str(ROOT / 'graders' / '01_threads' / 'test_threads.py')!r})\n",
         "may not read files outside its folder",
     ),
+    "linecache as a thread's target": (
+        "import linecache, threading\n"
+        "def main():\n"
+        f"    t = threading.Thread(target=linecache.getlines, args=({str(ROOT / 'graders' / '01_threads' / 'test_threads.py')!r},))\n"
+        "    t.start(); t.join()\n",
+        "may not read files outside its folder",
+    ),
     "a name that only starts like localhost": (
         "import socket\ndef main():\n    socket.create_connection(('localhost.example.com', 80), timeout=0.1)\n",
         "only loopback is allowed",

@@ -177,7 +177,7 @@ _DISPATCH = {
     "concurrent/futures/_base.py:_invoke_callbacks",
     "concurrent/futures/_base.py:add_done_callback",
     "conclab/kit/vocabulary.py:body",
-    "conclab/kit/messaging.py:_client_main",
+    "conclab/kit/messaging.py:_call",
 }
 
 
@@ -300,6 +300,8 @@ _DIRECT = {
         "conclab/core/cleanup.py:inject",
         "conclab/core/cleanup.py:close_pools",
         "conclab/core/diagnose.py:describe",
+        "conclab/core/diagnose.py:report",
+        "conclab/kit/locks.py:describe",
         "conclab/kit/vocabulary.py:stuck_report",
         "conclab/engine/chaos.py:start",
         "conclab/engine/chaos.py:stop",
@@ -391,6 +393,11 @@ def _course_readable(path: str) -> bool:
 def _course_source(path: str) -> bool:
     """A file of the course's package or graders (a traceback in a worker shows its lines)."""
     return _under(os.path.realpath(path), _COURSE_DIRS)
+
+
+def _bytecode(path: str) -> bool:
+    """A bytecode cache (a __pycache__ folder, or a file in one)."""
+    return "__pycache__" in Path(path).parts
 
 
 def _locks() -> str:
@@ -576,6 +583,34 @@ def _imports(event: str, args: tuple) -> bool:
     return False
 
 
+_TRACEBACK_FILES = {os.path.join(d, n) for d in _STDLIB for n in ("traceback.py", "linecache.py", "tokenize.py")}
+_THREADING_FILES = {os.path.join(d, "threading.py") for d in _STDLIB}
+
+
+def _shows_a_traceback(frame, args: tuple) -> bool:
+    """A source file read to show a traceback that no student code asked for: threading's
+    excepthook printing what ended a thread, or the traceback module called by the course's or
+    multiprocessing's own code (a thread's target, threading's `run`, is the student's call,
+    and so is a callable a pool or a Job calls, and a call from the student's code)."""
+    path, mode, flags = (list(args) + [None, None, None])[:3]
+    if not isinstance(path, (str, bytes, os.PathLike)) or _writes(mode, flags):
+        return False
+    path = os.fsdecode(path)
+    if not path.endswith(".py") or not (_course_source(path) or _under(os.path.realpath(path), _LIBRARIES)):
+        return False
+    seen_excepthook = seen_traceback = False
+    while frame is not None:
+        filename = os.path.abspath(frame.f_code.co_filename)
+        if filename in _THREADING_FILES and frame.f_code.co_name != "run":
+            seen_excepthook = seen_excepthook or frame.f_code.co_name in ("invoke_excepthook", "excepthook")
+        elif filename in _TRACEBACK_FILES:
+            seen_traceback = True
+        else:  # who asked for the traceback: the course's or multiprocessing's own code, for itself
+            return seen_traceback and _kind(filename) in (COURSE, HELPER) and _place(frame) not in _DISPATCH
+        frame = frame.f_back
+    return seen_excepthook
+
+
 def _judge(event: str, args: tuple, frame) -> tuple[str | None, Any]:
     """What is refused (None: allowed), and the frame a refusal names."""
     kind, agent, student = _actor(frame)
@@ -583,6 +618,8 @@ def _judge(event: str, args: tuple, frame) -> tuple[str | None, Any]:
         if _imports(event, args):
             return None, None
         kind, agent, student = _actor(frame, past_imports=True)
+    if kind == STUDENT and event == "open" and _shows_a_traceback(frame, args):
+        return None, None
     group = _group(event)
     direct = agent is frame  # a C function called by the agent's own code, no library between
     if direct and kind == HELPER and event != "pickle.find_class" and not _direct(group, agent):
@@ -625,6 +662,8 @@ def _verdict(event: str, args: tuple, actor: str, agent) -> str | None:
         if _writes(mode, flags):
             if actor in (COURSE, HELPER) and (_scratch(path) or os.path.realpath(path) == os.devnull):
                 return None
+            if actor == COURSE and _bytecode(path):
+                return None  # pytest's rewritten graders, cached
             if actor == COURSE and _under(os.path.realpath(path), (_locks(),)):
                 return None
             return f"asks to write {path}: graded code may not write files"
@@ -640,8 +679,9 @@ def _verdict(event: str, args: tuple, actor: str, agent) -> str | None:
             not args or isinstance(args[0], int) or _scratch(args[0]) or _relative(args) or event == "os.chdir"
         ):
             return None
-        if actor == COURSE and args and _under(os.path.realpath(os.fsdecode(args[0])), (_locks(),)):
-            return None
+        if actor == COURSE and args and isinstance(args[0], (str, bytes, os.PathLike)):
+            if _under(os.path.realpath(os.fsdecode(args[0])), (_locks(),)) or _bytecode(os.fsdecode(args[0])):
+                return None
         return f"asks {_FILES[event]}: graded code may not change files"
     if event in _LISTING:
         path = args[0] if args else "."

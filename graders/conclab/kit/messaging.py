@@ -267,11 +267,15 @@ def request_and_vanish(address: tuple, authkey: bytes, request: tuple) -> None:
 
 def _client_main(results: Any, index: int, fn: Callable, args: tuple) -> None:
     try:
-        results.put((index, True, fn(*args)))
+        results.put((index, True, _call(fn, args)))
     except BaseException as error:  # noqa: BLE001 - reported to the grader, never lost
         frames = traceback.extract_tb(error.__traceback__)
         where = f" (at {Path(frames[-1].filename).name} line {frames[-1].lineno})" if frames else ""
         results.put((index, False, f"{type(error).__name__}: {error}{where}"))
+
+
+def _call(fn: Callable, args: tuple) -> Any:
+    return fn(*args)  # what fn does is done for whoever handed it over (the guard's _DISPATCH)
 
 
 class ClientProcesses:
