@@ -577,7 +577,9 @@ def _imports(event: str, args: tuple) -> bool:
         return True
     if event == "open":
         path, mode, flags = (list(args) + [None, None, None])[:3]
-        return not _writes(mode, flags) or "__pycache__" in os.fsdecode(path if not isinstance(path, int) else "")
+        if isinstance(path, int):
+            return True  # the file it has just opened for its bytecode cache
+        return not _writes(mode, flags) or _bytecode(os.fsdecode(path))
     if event in ("os.mkdir", "os.rename", "os.remove"):
         return bool(args) and isinstance(args[0], (str, bytes, os.PathLike)) and "__pycache__" in os.fsdecode(args[0])
     return False
