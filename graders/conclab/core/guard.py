@@ -385,6 +385,8 @@ def _course_readable(path: str) -> bool:
     """A file the course's code may read: those, the course it grades with, pytest's, the lock
     folder, and what the system says about processes and CPUs (/proc, /sys)."""
     assert _rules is not None
+    if path.startswith(("/proc/", "/sys/")) and ".." not in path:
+        return True  # psutil, thousands of times a run: no need to resolve it
     real = os.path.realpath(path)
     roots = (os.path.dirname(_COURSE_DIRS[0]), *_COURSE_DIRS[1:], _locks(), "/proc", "/sys", "/dev")
     return _under(real, roots) or _readable(path)
@@ -505,6 +507,20 @@ def _unpicklable(module: str, name: str, value: Any = _UNSEEN) -> bool:
     )
 
 
+_judged_names: dict[tuple[str, str], bool] = {}
+
+
+def _unpicklable_name(module: str, name: str) -> bool:
+    """_unpicklable for a name whose module is imported, remembered (the rules do not change)."""
+    key = (module, name)
+    known = _judged_names.get(key)
+    if known is None:
+        if module not in sys.modules:
+            return False  # judged in full, once it is imported
+        known = _judged_names[key] = _unpicklable(module, name)
+    return known
+
+
 def _is_function(value: Any) -> bool:
     return type(value).__name__ in ("function", "builtin_function_or_method", "method_descriptor")
 
@@ -516,6 +532,9 @@ class _GuardedUnpickler(pickle.Unpickler):
     class's __subclasses__)."""
 
     def find_class(self, module, name):
+        if _unpicklable_name(str(module), str(name)):
+            value = super().find_class(module, name)
+            return _pickled_getattr if value is getattr else value
         if not _unpicklable(str(module), str(name)):
             self._refuse(module, name)
         value = super().find_class(module, name)
@@ -757,6 +776,8 @@ def _hook(event: str, args: tuple) -> None:
             current = sys.gettrace() if event == "sys.settrace" else sys.getprofile()
             if current is not None and _known(current, None):
                 return  # the graders' trace function is being taken away (Python does so when it raises)
+        if event == "pickle.find_class" and len(args) > 1 and _unpicklable_name(str(args[0]), str(args[1])):
+            return  # judged the same for every actor, and asked thousands of times a run
         refused, student = _judge(event, args, frame)
         if refused:
             _refuse(refused, student or frame)
