@@ -132,22 +132,20 @@ def test_a_private_lock_folder_holds_the_machines_locks(tmp_path, monkeypatch):
     assert machine.private_folder(tmp_path / "own2") == str(tmp_path / "machine")
 
 
+def _sent_to_an_inbox(size: int, cap: int) -> pipes.Inbox:
+    inbox = pipes.Inbox(cap=cap)
+    child = subprocess.Popen(
+        [sys.executable, "-c", f"import os, sys; os.write(int(sys.argv[1]), b'x' * {size})", str(inbox.fd)],
+        pass_fds=(inbox.fd,),
+    )
+    inbox.handed_over()
+    child.wait(60)
+    inbox.close(grace=5)
+    return inbox
+
+
 def test_an_inbox_reads_what_a_child_sends_and_no_more_than_its_cap():
-    inbox = pipes.Inbox(cap=1000)
-    child = subprocess.Popen(
-        [sys.executable, "-c", "import os, sys; os.write(int(sys.argv[1]), b'x' * 600)", str(inbox.fd)],
-        pass_fds=(inbox.fd,),
-    )
-    inbox.handed_over()
-    child.wait(60)
-    inbox.close(grace=5)
+    inbox = _sent_to_an_inbox(600, cap=1000)
     assert bytes(inbox.data) == b"x" * 600 and not inbox.overflowed
-    inbox = pipes.Inbox(cap=1000)
-    child = subprocess.Popen(
-        [sys.executable, "-c", "import os, sys; os.write(int(sys.argv[1]), b'x' * 5000)", str(inbox.fd)],
-        pass_fds=(inbox.fd,),
-    )
-    inbox.handed_over()
-    child.wait(60)
-    inbox.close(grace=5)
+    inbox = _sent_to_an_inbox(5000, cap=1000)
     assert inbox.overflowed and len(inbox.data) <= 1000

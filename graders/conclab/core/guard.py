@@ -56,9 +56,17 @@ class Rules:
     scratch: str  # the run's private temporary folder
     log: str  # where refusals are written, one a line (for every process of the run)
 
+    def fields(self) -> tuple:
+        """The rules as plain data (for a worker process, or for a program's command line)."""
+        modules = tuple((m.name, m.filename, tuple(m.imports), m.folder, m.listed) for m in self.modules)
+        return modules, self.scratch, self.log
+
+    @classmethod
+    def of_fields(cls, modules, scratch: str, log: str) -> Rules:
+        return cls(tuple(Module(n, f, tuple(i), d, listed) for n, f, i, d, listed in modules), scratch, log)
+
     def __reduce__(self):  # a worker process started by spawn or forkserver installs it first
-        fields = tuple((m.name, m.filename, m.imports, m.folder, m.listed) for m in self.modules)
-        return (_install_in_worker, (fields, self.scratch, self.log))
+        return (_install_in_worker, self.fields())
 
     def of_file(self, path: str) -> Module | None:
         """The topic module whose file this is (only the module itself is the student's: public
@@ -69,8 +77,8 @@ class Rules:
         return None
 
 
-def _install_in_worker(fields: tuple, scratch: str, log: str) -> Rules:
-    rules = Rules(tuple(Module(*f) for f in fields), scratch, log)
+def _install_in_worker(modules: tuple, scratch: str, log: str) -> Rules:
+    rules = Rules.of_fields(modules, scratch, log)
     install(rules)
     return rules
 
@@ -339,7 +347,7 @@ _DIRECT = {
     },
 }
 # What the course's code may run as another program: the student's own module, as topic 14's
-# server program (under the guard: see run_program).
+# server program (under the guard: see program_command).
 _PROGRAM_RUNNERS = ("conclab/kit/messaging.py:",)
 
 
@@ -532,13 +540,11 @@ class _GuardedUnpickler(pickle.Unpickler):
     class's __subclasses__)."""
 
     def find_class(self, module, name):
-        if _unpicklable_name(str(module), str(name)):
-            value = super().find_class(module, name)
-            return _pickled_getattr if value is getattr else value
-        if not _unpicklable(str(module), str(name)):
+        known = _unpicklable_name(str(module), str(name))  # judged before, by name and value
+        if not known and not _unpicklable(str(module), str(name)):
             self._refuse(module, name)
         value = super().find_class(module, name)
-        if not _unpicklable(str(module), str(name), value):
+        if not known and not _unpicklable(str(module), str(name), value):
             self._refuse(module, name)
         return _pickled_getattr if value is getattr else value
 
@@ -600,7 +606,7 @@ def _imports(event: str, args: tuple) -> bool:
             return True  # the file it has just opened for its bytecode cache
         return not _writes(mode, flags) or _bytecode(os.fsdecode(path))
     if event in ("os.mkdir", "os.rename", "os.remove"):
-        return bool(args) and isinstance(args[0], (str, bytes, os.PathLike)) and "__pycache__" in os.fsdecode(args[0])
+        return bool(args) and isinstance(args[0], (str, bytes, os.PathLike)) and _bytecode(os.fsdecode(args[0]))
     return False
 
 
@@ -914,9 +920,7 @@ def program_command(script: str, args: list[str]) -> list[str]:
         return [sys.executable, "-u", script, *args]
     import json
 
-    modules = [[m.name, m.filename, list(m.imports), m.folder, m.listed] for m in _rules.modules]
-    rules = [modules, _rules.scratch, _rules.log]
-    return [sys.executable, "-u", "-m", "conclab.core.program", json.dumps(rules), script, *args]
+    return [sys.executable, "-u", "-m", "conclab.core.program", json.dumps(_rules.fields()), script, *args]
 
 
 def read_log(path: str | os.PathLike) -> list[str]:

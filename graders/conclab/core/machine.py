@@ -45,13 +45,13 @@ def folder() -> str:
     return _FOLDER
 
 
-def _open(name: str, where: str | None = None) -> int:
-    where = where or _FOLDER
-    os.makedirs(where, exist_ok=True)
-    fd = os.open(os.path.join(where, name), os.O_RDWR | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0), 0o666)
+def _open(name: str) -> int:
+    os.makedirs(_FOLDER, exist_ok=True)
+    path = os.path.join(_FOLDER, name)
+    fd = os.open(path, os.O_RDWR | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0), 0o666)
     if not stat.S_ISREG(os.fstat(fd).st_mode):  # a FIFO or a device in its place is no lock
         os.close(fd)
-        raise OSError(f"{os.path.join(where, name)} is not a regular file")
+        raise OSError(f"{path} is not a regular file")
     return fd
 
 

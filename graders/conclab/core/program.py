@@ -13,8 +13,7 @@ from conclab.core import guard
 
 
 def main() -> None:
-    modules, scratch, log = json.loads(sys.argv[1])
-    guard.install(guard.Rules(tuple(guard.Module(*fields) for fields in modules), scratch, log))
+    guard.install(guard.Rules.of_fields(*json.loads(sys.argv[1])))
     script = sys.argv[2]
     sys.argv = sys.argv[2:]
     sys.path[0] = os.path.dirname(os.path.abspath(script))

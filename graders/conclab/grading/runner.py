@@ -58,29 +58,26 @@ def become_reaper() -> bool:
     return _reaper
 
 
-def end_strays(rounds: int = 50) -> list[str]:
+def end_strays(rounds: int = 50) -> None:
     """Kill every child of this reaper that is not a run still going (an orphan handed to us),
     with everything it started, and collect their exit statuses; again until none is left (a
-    stray may fork while it is being killed).  Returns a line about each one ended."""
-    ended: list[str] = []
+    stray may fork while it is being killed)."""
     if not _reaper:
-        return ended
+        return
     for _ in range(rounds):
         with _live_lock:
             try:
                 strays = [child for child in psutil.Process().children() if child.pid not in _live]
             except psutil.Error:
-                return ended
+                return
         if not strays:
-            break
-        ended.extend(cleanup.describe_process(p) for p in strays if cleanup.running(p))
+            return
         cleanup.kill_processes(strays)
         for stray in strays:  # an orphan that had already ended is a zombie of ours until collected
             try:
                 os.waitpid(stray.pid, os.WNOHANG)
             except ChildProcessError:
                 pass
-    return ended
 
 
 def child_env(root: Path) -> dict[str, str]:
