@@ -133,3 +133,14 @@ def test_the_readme_table_lists_every_topic():
     readme = (ROOT / "README.md").read_text(encoding="utf-8")
     rows = re.findall(r"^\| `(\d\d_\w+)` \| `(\w+)\.py` \|", readme, flags=re.M)
     assert rows == [(t.id, t.module) for t in TOPICS]
+
+
+def test_every_expected_exception_is_told_in_the_students_words(topic):
+    """pytest.raises would say only `DID NOT RAISE ValueError`: graders and public tests use
+    `raises(E, promise)`, whose failure says what was promised and what happened instead."""
+    for folder in ("graders", "exercises"):
+        for path in sorted((ROOT / folder / topic.id).glob("*.py")):
+            for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+                assert not re.search(r"\.raises\(|from pytest import .*\braises\b", line), (
+                    f"{path.relative_to(ROOT)} line {number} uses pytest.raises: use conclab.testing.raises(E, promise)"
+                )

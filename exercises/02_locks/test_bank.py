@@ -6,7 +6,7 @@ so a race that hides here will show there: make every update hold the lock.
 
 import pytest
 
-from conclab.testing import call, expect, run_threads
+from conclab.testing import call, expect, raises, run_threads
 
 
 def test_deposit_and_withdraw(bank):
@@ -18,15 +18,15 @@ def test_deposit_and_withdraw(bank):
 
 def test_withdraw_too_much(bank):
     account = bank.BankAccount(10)
-    with pytest.raises(bank.InsufficientFunds):
+    with raises(bank.InsufficientFunds, "withdraw(11) from a balance of 10 should raise InsufficientFunds"):
         account.withdraw(11)
     expect(account.balance == 10, "A refused withdrawal must leave the balance unchanged.")
 
 
 def test_bad_amounts(bank):
-    with pytest.raises(ValueError):
+    with raises(ValueError, "BankAccount(-1) should raise ValueError (no negative opening balance)"):
         bank.BankAccount(-1)
-    with pytest.raises(ValueError):
+    with raises(ValueError, "deposit(0) should raise ValueError (amounts must be positive)"):
         bank.BankAccount().deposit(0)
 
 

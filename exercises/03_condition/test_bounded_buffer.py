@@ -6,7 +6,7 @@ threads waiting, and a check that waiting threads really sleep instead of pollin
 
 import pytest
 
-from conclab.testing import blocks, call, expect
+from conclab.testing import blocks, call, expect, raises
 
 
 def test_fifo(bounded_buffer):
@@ -34,7 +34,7 @@ def test_put_waits_for_room(bounded_buffer):
 
 def test_get_timeout(bounded_buffer):
     buf = bounded_buffer.BoundedBuffer(1)
-    with pytest.raises(TimeoutError):
+    with raises(TimeoutError, "get(timeout=0.2) on an empty buffer should raise TimeoutError"):
         call(buf.get, timeout=0.2)
 
 
@@ -43,5 +43,5 @@ def test_close(bounded_buffer):
     call(buf.put, "last")
     call(buf.close)
     expect(call(buf.get) == "last", "Items already in the buffer still come out after close().")
-    with pytest.raises(bounded_buffer.Closed):
+    with raises(bounded_buffer.Closed, "get() on a closed, empty buffer should raise Closed"):
         call(buf.get)

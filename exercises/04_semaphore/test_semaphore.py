@@ -6,7 +6,7 @@ The hidden graders compare your Semaphore with every rule of threading.Semaphore
 
 import pytest
 
-from conclab.testing import Overlap, blocks, call, expect
+from conclab.testing import Overlap, blocks, call, expect, raises
 
 
 def test_acquire_and_release(semaphore):
@@ -30,7 +30,7 @@ def test_timeout(semaphore):
 
 
 def test_bad_values(semaphore):
-    with pytest.raises(ValueError):
+    with raises(ValueError, "Semaphore(-1) should raise ValueError (a semaphore cannot start below 0)"):
         semaphore.Semaphore(-1)
 
 

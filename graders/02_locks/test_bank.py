@@ -4,7 +4,7 @@ import threading
 
 import pytest
 
-from conclab.testing import EventLog, Job, call, expect, run_threads, shown, start
+from conclab.testing import EventLog, Job, call, expect, raises, run_threads, shown, start
 
 
 def test_concurrent_deposits_lose_no_update(bank):
@@ -75,7 +75,7 @@ def test_concurrent_withdrawals_never_overdraw(bank):
 
 
 def test_negative_opening_balance_is_refused(bank):
-    with pytest.raises(ValueError):
+    with raises(ValueError, "BankAccount(-1) should raise ValueError (no negative opening balance)"):
         bank.BankAccount(-1)
     expect(bank.BankAccount().balance == 0, "BankAccount() should start with a balance of 0.")
 

@@ -13,6 +13,7 @@ from conclab.testing import (
     call,
     expect,
     lines_run_while,
+    raises,
     run_threads,
     shown,
     start,
@@ -22,7 +23,7 @@ from conclab.testing import (
 
 @pytest.mark.parametrize("capacity", [0, -3])
 def test_capacity_below_one_is_refused(bounded_buffer, capacity):
-    with pytest.raises(ValueError):
+    with raises(ValueError, f"BoundedBuffer({capacity}) should raise ValueError (the capacity must be at least 1)"):
         bounded_buffer.BoundedBuffer(capacity)
 
 
@@ -159,12 +160,12 @@ def test_closed_buffer_refuses_puts_and_drains_before_closed(bounded_buffer):
     call(buf.put, 2)
     call(buf.close)
     call(buf.close)  # idempotent
-    with pytest.raises(bounded_buffer.Closed):
+    with raises(bounded_buffer.Closed, "put() on a closed buffer should raise Closed"):
         call(buf.put, 3)
     expect([call(buf.get), call(buf.get)] == [1, 2], "Items already in a closed buffer must still come out.")
-    with pytest.raises(bounded_buffer.Closed):
+    with raises(bounded_buffer.Closed, "get() on a closed buffer, once it is empty, should raise Closed"):
         call(buf.get)
-    with pytest.raises(bounded_buffer.Closed):
+    with raises(bounded_buffer.Closed, "get(timeout=0.1) on a closed, empty buffer should raise Closed, not wait"):
         call(buf.get, timeout=0.1)
 
 

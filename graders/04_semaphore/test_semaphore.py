@@ -15,6 +15,7 @@ from conclab.testing import (
     call,
     expect,
     no_new_threads,
+    raises,
     run_threads,
     shown,
     start,
@@ -36,7 +37,7 @@ def _uses_threading_semaphore(module) -> bool:
 
 
 def test_negative_value_is_refused(semaphore):
-    with pytest.raises(ValueError):
+    with raises(ValueError, "Semaphore(-1) should raise ValueError (a semaphore cannot start below 0)"):
         semaphore.Semaphore(-1)
 
 
@@ -91,7 +92,10 @@ def test_acquire_with_timeout_returns_true_when_released_in_time(semaphore):
 
 def test_timeout_with_non_blocking_is_refused(semaphore):
     sem = semaphore.Semaphore(1)
-    with pytest.raises(ValueError):
+    with raises(
+        ValueError,
+        "acquire(blocking=False, timeout=1.0) should raise ValueError (a timeout makes no sense without blocking)",
+    ):
         call(sem.acquire, False, 1.0, within=1)
     expect(call(sem.acquire, False, within=1) is True, "The refused call must not take the permit.")
 
@@ -113,7 +117,7 @@ def test_release_n_wakes_n_waiters(semaphore):
 def test_release_of_less_than_one_is_refused(semaphore):
     sem = semaphore.Semaphore(0)
     for n in (0, -1):
-        with pytest.raises(ValueError):
+        with raises(ValueError, f"release({n}) should raise ValueError (release adds at least one permit)"):
             call(sem.release, n)
     expect(call(sem.acquire, False, within=1) is False, "A refused release must not add permits.")
 
@@ -122,7 +126,7 @@ def test_context_manager_takes_and_gives_back_a_permit(semaphore):
     sem = semaphore.Semaphore(1)
     with sem:
         expect(call(sem.acquire, False, within=1) is False, "Inside `with sem:` the only permit is taken.")
-    with pytest.raises(KeyError):
+    with raises(KeyError, "`with sem:` should let an exception raised inside it through"):
         with sem:
             raise KeyError("inside")
     expect(

@@ -11,7 +11,7 @@ import threading
 
 import pytest
 
-from conclab.testing import EventLog, LockTable, call, expect, run_threads
+from conclab.testing import EventLog, LockTable, call, expect, raises, run_threads
 
 
 class Meals:
@@ -121,7 +121,7 @@ def test_transfer_moves_money_only_when_it_may(philosophers):
         f"transfer(a, b, 30) from 100 and 50 should give 70 and 80, not {a.balance} and {b.balance}.",
     )
     for amount, why in [(0, "an amount of 0"), (-5, "a negative amount"), (71, "more than the balance (70)")]:
-        with pytest.raises(ValueError):
+        with raises(ValueError, f"transfer(a, b, {amount}) with {why} should raise ValueError"):
             call(philosophers.transfer, a, b, amount, what=f"transfer(a, b, {amount})")
         expect(
             (a.balance, b.balance) == (70, 80),

@@ -19,6 +19,7 @@ Calls and threads (kit/vocabulary.py):
     drain(queue, n)         up to n items from a queue, without waiting for ever
     no_pool_left(what)      fail if a block leaves a process pool (or any child process) running
     fail(msg), expect(c, msg)  fail with a message for the student, without a traceback dump
+    raises(E, promise)      the block must raise E; else fail with the promise and what happened
     time_left()             seconds left of the running test's time budget (None: no budget)
 
 Processes and speed-ups (kit/parallel.py, core/cleanup.py):
@@ -80,6 +81,7 @@ from .kit.vocabulary import (
     lines_run_while,
     no_new_threads,
     no_pool_left,
+    raises,
     run_threads,
     shown,
     start,
@@ -95,6 +97,7 @@ __all__ = [
     "WAIT",
     "ChildWork",
     "shown",
+    "raises",
     "CPUShare",
     "ClientProcesses",
     "DeadlockBroken",

@@ -205,6 +205,28 @@ def outcome_message(error: BaseException) -> str:
     )
 
 
+@contextmanager
+def raises(expected: type[BaseException] | tuple[type[BaseException], ...], promise: str):
+    """`with raises(ValueError, "BankAccount(-1) should raise ValueError"):` the block must raise
+    `expected`; otherwise the test fails with the promise, in the student's words, and what
+    happened instead.  Yields a list that holds the exception once the block has raised it."""
+    __tracebackhide__ = True
+    caught: list[BaseException] = []
+    try:
+        yield caught
+    except expected as exc:
+        caught.append(exc)
+        return
+    except (cleanup.StoppedByGrader, cleanup.OverBudget):
+        raise
+    except BaseException as exc:
+        if isinstance(exc, pytest.fail.Exception) or outcome_from_student(exc):
+            raise
+        where = diagnose.raised_at(exc.__traceback__)
+        fail(f"{promise}, but it raised {shown(exc)}" + (f" ({where})" if where else "") + " instead.")
+    fail(f"{promise}, but it raised nothing: it went on as if the call were fine.")
+
+
 def start(fn: Callable, *args: Any, what: str | None = None, **kwargs: Any) -> Job:
     return Job(fn, args, kwargs, what)
 
