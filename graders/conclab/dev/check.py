@@ -13,6 +13,7 @@ its JUnit XML report.
 
 from __future__ import annotations
 
+import re
 import shutil
 import subprocess
 import sys
@@ -42,6 +43,9 @@ class Mutant:
     bug: str
     edits: list[Edit]
     catches: list[str] = field(default_factory=list)
+    breaks: list[str] = field(default_factory=list)  # the ids of the promises (tests/mutants/) it breaks
+    public: list[str] = field(default_factory=list)  # the public tests that must fail on it too (the
+    #                                                  lesson's headline bug), in plain words
 
     @property
     def id(self) -> str:
@@ -66,7 +70,18 @@ def _load_edits(kind: str, root: Path | None) -> list[Mutant]:
             if not edits:
                 raise ValueError(f"{path}: {kind} {entry['name']!r} has no [[{kind}.edit]]")
             what = entry.get("bug") or entry.get("strategy", "")
-            found.append(Mutant(topic, entry["name"], what, edits, list(entry.get("catches", []))))
+            breaks = entry.get("breaks", [])
+            found.append(
+                Mutant(
+                    topic,
+                    entry["name"],
+                    what,
+                    edits,
+                    list(entry.get("catches", [])),
+                    [breaks] if isinstance(breaks, str) else list(breaks),
+                    list(entry.get("public", [])),
+                )
+            )
     return found
 
 
@@ -114,6 +129,7 @@ class Run:
     #                         the machine (a test marked `alone` waits until no other test runs)
     left: list[str] = field(default_factory=list)  # processes still running once pytest had ended
     refused: list[str] = field(default_factory=list)  # what the guard refused the code under test
+    messages: dict[str, str] = field(default_factory=dict)  # failed test -> its failure's text
 
     def failed(self) -> list[str]:
         return [name for name, outcome in self.outcomes.items() if outcome == "failed"]
@@ -126,9 +142,9 @@ class Run:
         return "".join(f"\n     left running after pytest ended: {line}" for line in self.left)
 
 
-def read_report(xml_path: Path) -> tuple[dict[str, str], float]:
+def read_report(xml_path: Path, messages: dict[str, str] | None = None) -> tuple[dict[str, str], float]:
     """From a JUnit report: each test's outcome (test name, with parameters -> passed /
-    failed / skipped), and the tests' own time added up."""
+    failed / skipped), and the tests' own time added up; each failure's text into `messages`."""
     outcomes: dict[str, str] = {}
     if not xml_path.exists():
         return outcomes, 0.0
@@ -137,8 +153,11 @@ def read_report(xml_path: Path) -> tuple[dict[str, str], float]:
         seconds += float(case.get("time") or 0)
         classname = case.get("classname", "")
         name = f"{classname.rsplit('.', 1)[-1]}::{case.get('name')}" if classname else case.get("name", "")
-        if case.find("failure") is not None or case.find("error") is not None:
+        failure = case.find("failure") if case.find("failure") is not None else case.find("error")
+        if failure is not None:
             outcome = "failed"
+            if messages is not None and name not in messages:
+                messages[name] = failure.text or failure.get("message", "")
         elif case.find("skipped") is not None:
             outcome = "skipped"
         else:
@@ -185,8 +204,9 @@ def run_pytest(
         left: list[str] = []
         returncode, output = run_in_own_group(command, root, env, timeout, left=left)
         duration = time.monotonic() - started
-        outcomes, test_time = read_report(xml_path)
-        return Run(returncode, outcomes, duration, output, test_time, left, guard.read_log(refusals_log))
+        messages: dict[str, str] = {}
+        outcomes, test_time = read_report(xml_path, messages)
+        return Run(returncode, outcomes, duration, output, test_time, left, guard.read_log(refusals_log), messages)
 
 
 def test_name_matches(outcome_name: str, wanted: str) -> bool:
@@ -216,7 +236,27 @@ def check_mutant(mutant: Mutant, workdir: Path, args: list[str] = ()) -> tuple[b
     escaped = [c for c in mutant.catches if not any(test_name_matches(n, c) for n in run.failed())]
     if escaped:
         return False, f"passed although they should catch the bug: {', '.join(escaped)}", run
+    if mutant.public:
+        public = run_pytest([f"exercises/{mutant.topic.id}", "-k", " or ".join(mutant.public)], impl=impl, args=args)
+        escaped = [c for c in mutant.public if not any(test_name_matches(n, c) for n in public.failed())]
+        if escaped or public.returncode != 1:
+            return False, f"the lesson's bug passes the public tests {', '.join(escaped) or mutant.public}", public
+        raw = {n: m for n, m in public.messages.items() if raw_pytest_words(m)}
+        if raw:
+            name, message = next(iter(raw.items()))
+            return False, f"the public test {name} does not say it in plain words: {raw_pytest_words(message)}", public
     return True, f"{len(run.failed())} grader(s) failed", run
+
+
+def raw_pytest_words(message: str) -> str:
+    """What, in a failure's text, is pytest's or the course's code rather than words for the
+    student (a traceback, an assert's rewritten expression, DID NOT RAISE), or ""."""
+    for line in message.splitlines():
+        if line.startswith(("Traceback", "E   ", ">   ")) or "DID NOT RAISE" in line or line.startswith("    def "):
+            return line.strip()
+        if re.match(r"^\S+\.py:\d+: ", line):
+            return line.strip()
+    return ""
 
 
 def check_variant(variant: Mutant, workdir: Path, args: list[str] = ()) -> tuple[bool, str, Run]:
@@ -239,7 +279,7 @@ def mutant_budget(mutant: Mutant) -> float:
     return mutant.topic.budget * max(1, len(mutant.catches)) + 10
 
 
-def _check_once(topics: list[manifest.Topic], kinds: list[str], args: list[str]) -> int:
+def _check_once(topics: list[manifest.Topic], kinds: list[str], args: list[str], names: list[str] = ()) -> int:
     """One round of checks; prints a line per check and returns how many failed."""
     failures = 0
     label = f" ({' '.join(args)})" if args else ""
@@ -270,7 +310,7 @@ def _check_once(topics: list[manifest.Topic], kinds: list[str], args: list[str])
     for kind, load, check in (("mutant", load_mutants, check_mutant), ("variant", load_variants, check_variant)):
         if kind + "s" not in kinds:
             continue
-        for entry in (e for e in load() if e.topic in topics):
+        for entry in (e for e in load() if e.topic in topics and (not names or e.name in names)):
             with tempfile.TemporaryDirectory(prefix=f"conclab-{kind}-") as tmp:
                 ok, why, run = check(entry, Path(tmp), args)
             if ok and kind == "mutant" and run.test_time >= mutant_budget(entry):
@@ -307,6 +347,13 @@ def register(commands) -> None:
         default=[],
         help="only this kind of check (repeatable; default: every kind)",
     )
+    parser.add_argument(
+        "--name",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help="only the mutants and variants of this name (repeatable)",
+    )
     commandline.add_start_method(parser, repeatable=True)
 
 
@@ -316,6 +363,10 @@ KINDS = ("solutions", "stubs", "mutants", "variants")
 def run(options) -> int:
     topics = commandline.topics(options.topic)
     kinds = options.only or list(KINDS)
+    known = {e.name for e in load_mutants() + load_variants() if e.topic in topics}
+    unknown = sorted(set(options.name) - known)
+    if unknown:
+        raise commandline.UsageError(f"--name {unknown[0]}: no mutant or variant of the chosen topics has that name")
     cleanup.exit_on_sigterm()  # a plain `kill` still ends the pytest runs and the CPU hog
     hog = None
     if options.load:
@@ -324,7 +375,7 @@ def run(options) -> int:
     try:
         for _ in range(options.runs):
             for method in options.start_method or [None]:
-                failures += _check_once(topics, kinds, ["--start-method", method] if method else [])
+                failures += _check_once(topics, kinds, ["--start-method", method] if method else [], options.name)
     finally:
         if hog is not None:
             hog.kill()
