@@ -14,7 +14,22 @@ ROOT = manifest.course_root()
 MUTANTS = devcheck.load_mutants(ROOT)
 
 #: Topics whose table is still being written: each leaves this set with its table.
-NOT_YET: set[str] = {t.id for t in manifest.topics()}
+NOT_YET: set[str] = {
+    "01_threads",
+    "02_locks",
+    "03_condition",
+    "04_semaphore",
+    "05_event",
+    "06_queue",
+    "07_deadlock",
+    "08_gil",
+    "09_processes",
+    "10_pipes",
+    "11_process_queues",
+    "12_pool",
+    "13_futures",
+    "14_message_passing",
+}
 
 TABLED = [t for t in manifest.topics() if t.id not in NOT_YET]
 
