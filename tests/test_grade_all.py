@@ -44,7 +44,7 @@ def own_tmpdir(tmp_path):
 
 
 def left_in(tmpdir) -> list:
-    return [p for p in tmpdir.iterdir() if p.name != "conclab-locks"]
+    return [p for p in tmpdir.iterdir() if not p.name.startswith("conclab-locks")]
 
 
 def submission(folder, name, module_text=None, solved=False):

@@ -1,10 +1,13 @@
-"""Timing tests run alone on the machine.
+"""Timing tests run alone on the machine, as far as this user's runs go.
 
 A speed-up measured while another grading run computes on the other core is a
-measurement of that other run.  Every test of a topic takes a shared lock on a file in
-the temporary folder, and a test marked `alone` takes it exclusively, so it waits until
-no other test (in this or any other grading process on the machine) is running, and
-none starts until it has finished.  A second lock gives the alone tests priority, so a
+measurement of that other run.  Every grader takes a shared lock on a file in a folder of
+the user's own, and a test marked `alone` takes it exclusively, so it waits until no other
+grader (in this or any other grading process of the user) is running, and none starts
+until it has finished.  Public tests take no lock unless marked `alone`: they never wait
+for a grading run.  The lock is the user's: another user's runs (a lab server, a
+JupyterHub) neither share nor block it; what they take of the CPUs, the timing tests
+measure (kit/parallel.py).  A second lock gives the alone tests priority, so a
 stream of short tests cannot keep them waiting.  POSIX only; elsewhere a no-op.
 
 A lock is held by this process alone: a process forked while a test holds it (a worker, or
@@ -29,11 +32,50 @@ try:
 except ImportError:  # Windows
     fcntl = None  # type: ignore[assignment]
 
-# Every grading process on the machine must find the same folder, whatever its TMPDIR:
+# Every grading process of the user must find the same folder, whatever its TMPDIR:
 # a parent that gives its children a temporary folder of their own passes this one on.
 FOLDER_VARIABLE = "CONCLAB_LOCKS"
-_FOLDER = os.environ.get(FOLDER_VARIABLE) or os.path.join(tempfile.gettempdir(), "conclab-locks")
 MAX_WAIT = 300.0  # never wait for ever: after this, run anyway
+
+
+def _candidates() -> list[str]:
+    """Where the user's lock folder may be, best first: the user's runtime folder, a folder
+    named after the user in the temporary folder, the user's cache folder."""
+    if not hasattr(os, "getuid"):
+        return [os.path.join(tempfile.gettempdir(), "conclab-locks")]
+    found = []
+    if os.environ.get("XDG_RUNTIME_DIR"):
+        found.append(os.path.join(os.environ["XDG_RUNTIME_DIR"], "conclab-locks"))
+    found.append(os.path.join(tempfile.gettempdir(), f"conclab-locks-{os.getuid()}"))
+    found.append(os.path.join(os.path.expanduser("~"), ".cache", "conclab-locks"))
+    return found
+
+
+def _own_folder(path: str) -> bool:
+    """Whether `path` is (or now is) a real folder of this user's that nobody else may write."""
+    try:
+        os.makedirs(path, mode=0o700, exist_ok=True)
+        info = os.lstat(path)
+        if not stat.S_ISDIR(info.st_mode) or info.st_uid != os.getuid():
+            return False
+        if info.st_mode & 0o077:
+            os.chmod(path, 0o700)
+        return True
+    except OSError:
+        return False
+
+
+def _choose() -> str:
+    inherited = os.environ.get(FOLDER_VARIABLE)
+    if inherited:
+        return inherited
+    candidates = _candidates()
+    if not hasattr(os, "getuid"):
+        return candidates[0]
+    return next((path for path in candidates if _own_folder(path)), candidates[0])
+
+
+_FOLDER = _choose()
 
 
 LOCKS = ("gate", "run")
@@ -41,14 +83,14 @@ _held: set[int] = set()  # the lock files this process has open
 
 
 def folder() -> str:
-    """Where the machine-wide locks live."""
+    """Where the user's locks live."""
     return _FOLDER
 
 
 def _open(name: str) -> int:
-    os.makedirs(_FOLDER, exist_ok=True)
+    os.makedirs(_FOLDER, mode=0o700, exist_ok=True)
     path = os.path.join(_FOLDER, name)
-    fd = os.open(path, os.O_RDWR | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0), 0o666)
+    fd = os.open(path, os.O_RDWR | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0), 0o600)
     if not stat.S_ISREG(os.fstat(fd).st_mode):  # a FIFO or a device in its place is no lock
         os.close(fd)
         raise OSError(f"{path} is not a regular file")

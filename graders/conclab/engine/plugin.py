@@ -46,10 +46,13 @@ def pytest_collection_finish(session: pytest.Session) -> None:
 
 @pytest.hookimpl(wrapper=True, tryfirst=True)
 def pytest_runtest_protocol(item: pytest.Item, nextitem: pytest.Item | None):
-    """A topic's test shares the machine with other tests; one marked `alone` has it to itself."""
-    if session.topic_of(item) is None:
+    """A grader shares the machine with other graders; a test marked `alone` has it to itself.
+    A public test (exercises/) that is not `alone` takes no lock: it never waits for grading."""
+    topic = session.topic_of(item)
+    alone = item.get_closest_marker("alone") is not None
+    if topic is None or (not alone and session.is_public_test(item)):
         return (yield)
-    with machine.share(alone=item.get_closest_marker("alone") is not None):
+    with machine.share(alone=alone):
         return (yield)
 
 

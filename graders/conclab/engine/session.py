@@ -127,6 +127,11 @@ def topic_of(item: pytest.Item) -> manifest.Topic | None:
     return manifest.topic_of_path(item.path)
 
 
+def is_public_test(item: pytest.Item) -> bool:
+    """Whether a test is one of the public tests the student runs (exercises/NN_name/)."""
+    return Path(item.path).resolve().parent.parent == (manifest.course_root() / "exercises").resolve()
+
+
 def configure(config: pytest.Config) -> Run:
     global run
     for line in MARKERS:
