@@ -202,7 +202,12 @@ def short(value: object) -> str:
     except Exception:
         text = f"<{type(value).__name__} that cannot be shown>"
     text = " ".join(text.split())
-    return text if len(text) <= SHOWN else text[: SHOWN - 3] + "..."
+    if len(text) <= SHOWN:
+        return text
+    kept = text[: SHOWN - 3]
+    if " " in kept[SHOWN // 2 :] and text[SHOWN - 3] != " ":  # cut between words, not inside one
+        kept = kept.rsplit(" ", 1)[0]
+    return kept.rstrip() + "..."
 
 
 def exception_text(exc: BaseException) -> str:

@@ -6,6 +6,7 @@ import argparse
 import json
 import os
 import sys
+import textwrap
 import time
 from pathlib import Path
 
@@ -152,6 +153,22 @@ def _passed(topic) -> str:
     return f"{sum(t.status == 'pass' for t in judged)}/{len(judged)}" + (f" ({skipped} skipped)" if skipped else "")
 
 
+def wrapped(text: str, width: int) -> list[str]:
+    """The whole of a message, each line wrapped at `width` between words (a line's own
+    indentation kept on its continuation lines), nothing cut."""
+    lines = []
+    for line in text.strip("\n").splitlines() or [""]:
+        indent = line[: len(line) - len(line.lstrip())]
+        lines += textwrap.wrap(
+            line,
+            width=max(40, width),
+            subsequent_indent=indent + "  ",
+            break_long_words=False,
+            break_on_hyphens=False,
+        ) or [""]
+    return lines
+
+
 def _print_summary(console, graded) -> None:
     from rich.table import Table
 
@@ -179,13 +196,15 @@ def _print_summary(console, graded) -> None:
     for topic in graded.topics:
         failing = [t for t in topic.tests if t.status == "fail"]
         if topic.status == "error":
-            firsts.append((topic.id, topic.message.splitlines()[0]))
+            firsts.append((topic.id, topic.message))
         elif failing:
-            firsts.append((topic.id, f"{failing[0].name}: {(failing[0].message.splitlines() or [''])[0]}"))
+            firsts.append((topic.id, f"{failing[0].name}:\n{failing[0].message}"))
     if firsts:
         console.print("\nWhere to look first:")
         for topic_id, text in firsts:
-            console.print(f"  {topic_id}: {text[:200]}", markup=False, soft_wrap=True)
+            console.print(f"  {topic_id}", markup=False, highlight=False)
+            for line in wrapped(text, console.width - 4):
+                console.print("    " + line, markup=False, highlight=False, soft_wrap=True)
     console.print(f"\nGraded in {graded.duration:.0f} s.")
 
 

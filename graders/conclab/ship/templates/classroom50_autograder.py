@@ -101,9 +101,9 @@ def release_body(data: dict) -> str:
         if test["message"] or failing:
             lines += ["", f"### {test['test-name']}", ""]
             lines += [test["message"]] if test["message"] else []
-            lines += [
-                f"- **{g['name']}**: {g['message'].splitlines()[0] if g['message'] else 'failed'}" for g in failing[:5]
-            ]
+            for index, grader in enumerate(failing[:5]):  # the first problem whole, the others by their first line
+                text = (grader["message"] or "failed").strip().splitlines() or ["failed"]
+                lines.append(f"- **{grader['name']}**: " + "\n  ".join(text if index == 0 else text[:1]))
     return "\n".join(lines) + "\n"
 
 
