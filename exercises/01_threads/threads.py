@@ -10,10 +10,10 @@ T = TypeVar("T")
 
 
 class SquareWorker(threading.Thread):
-    """A thread that computes n * n.
+    """A thread that computes `n * n`.
 
-    `result` is None until run() has finished; run() does the work in the new thread,
-    so nothing is computed before start() is called.
+    `result` is `None` until `run()` has finished; `run()` does the work in the new
+    thread, so nothing is computed before `start()` is called.
     """
 
     def __init__(self, n: int):
@@ -31,8 +31,8 @@ def run_all(funcs: Sequence[Callable[[], T]]) -> list[T]:
 
     All threads are started before any is joined.  Returns the results in input order.
     If any function raised, re-raises the exception of the first failing function (in
-    input order), but only after every thread has finished.  No thread started here is
-    still alive when this returns.
+    input order), but only after every thread has finished.  No thread it started is
+    alive when it returns.
     """
     # TODO: one thread per function; start them all, then join them all.
     # TODO: keep each result (or exception) at the function's index.

@@ -4,41 +4,56 @@ import threading
 
 import pytest
 
-from conclab.testing import EventLog, Rendezvous, Timeline, blocks, call, expect, no_new_threads, shown, start
+from conclab.testing import (
+    EventLog,
+    Rendezvous,
+    Timeline,
+    blocks,
+    call,
+    expect,
+    no_new_threads,
+    shown,
+    start,
+    wait_until,
+)
+
+#: The ways of squaring an int that go through the int itself: n * n, n ** 2, pow(n, 2),
+#: math.prod((n, n)), sum(n for ...).  (int(n) * int(n), abs(n) ** 2 and the like compute on a
+#: plain int, which no grader can watch: they are judged by the result alone.)
+ARITHMETIC = ("__mul__", "__rmul__", "__pow__", "__rpow__", "__add__", "__radd__")
 
 
-class SpyInt(int):
-    """An int that records which thread multiplies it."""
+def watched_int(n, seen):
+    """An int equal to n whose arithmetic calls seen() first, in the thread that computes."""
 
-    log: EventLog
+    def hook(name):
+        def method(self, *args):
+            seen()
+            return getattr(int, name)(int(self), *(int(a) if isinstance(a, int) else a for a in args))
 
-    def __mul__(self, other):
-        self.log.add(threading.current_thread())
-        return int(self) * int(other)
+        method.__name__ = name
+        return method
 
-    __rmul__ = __mul__
-
-    def __pow__(self, other, *mod):
-        self.log.add(threading.current_thread())
-        return pow(int(self), int(other), *mod)
-
-
-def spy(n):
-    value = SpyInt(n)
-    value.log = EventLog()
-    return value
+    return type("WatchedInt", (int,), {name: hook(name) for name in ARITHMETIC})(n)
 
 
 # ------------------------------------------------------------------ SquareWorker
 
 
 def test_square_worker_computes_in_the_new_thread(threads):
-    n = spy(7)
+    log = EventLog()
+    n = watched_int(7, lambda: log.add(threading.current_thread()))
     worker = threads.SquareWorker(n)
     expect(isinstance(worker, threading.Thread), "SquareWorker must be a subclass of threading.Thread.")
     expect(
-        worker.result is None and len(n.log) == 0,
-        "SquareWorker computed n * n before start() was called. Do the work in run(), not in __init__().",
+        worker.result is None,
+        f"Right after SquareWorker(7), before start(), result was already {shown(worker.result)}: it must be "
+        "None until run() has finished. Do the work in run(), not in __init__().",
+    )
+    expect(
+        len(log) == 0,
+        "SquareWorker(7) already computed with n before start() was called (in "
+        f"{', '.join(sorted({t.name for t in log.events}))}). Do the work in run(), not in __init__().",
     )
     worker.start()
     worker.join(3)
@@ -46,32 +61,67 @@ def test_square_worker_computes_in_the_new_thread(threads):
     expect(
         worker.result == 49, f"After run() finished, result should be 49 for n = 7, but it is {shown(worker.result)}."
     )
-    who = set(n.log.events)
+    elsewhere = sorted({t.name for t in log.events if t is not worker})
     expect(
-        who == {worker},
-        "n * n was not computed in the SquareWorker's own thread "
-        f"(computed in: {', '.join(t.name for t in who) or 'nowhere'}). run() runs in the new thread: compute there.",
+        not elsewhere,
+        f"n * n was computed in {', '.join(elsewhere)}, not in the SquareWorker's own thread "
+        f"({worker.name}). run() runs in the new thread: compute there, not in start() or in the caller.",
     )
 
 
 def test_square_worker_result_is_none_until_run_finishes(threads):
-    class Slow(int):
-        gate = threading.Event()
+    # run() is held back twice, in ways every correct SquareWorker goes through: before it
+    # starts (a subclass whose run() waits, then calls the student's run()), and in the
+    # middle of its arithmetic on n, when it computes on n itself.
+    expect(issubclass(threads.SquareWorker, threading.Thread), "SquareWorker must be a subclass of threading.Thread.")
+    may_run, ran_in = threading.Event(), EventLog()
+    in_arithmetic, may_compute = threading.Event(), threading.Event()
+    worker = None
 
-        def __mul__(self, other):
-            Slow.gate.wait(3)
-            return int(self) * int(other)
+    def computing():
+        if threading.current_thread() is worker and not may_compute.is_set():
+            in_arithmetic.set()
+            may_compute.wait(5)
 
-    worker = threads.SquareWorker(Slow(5))
-    worker.start()
+    class HeldBack(threads.SquareWorker):
+        def run(self):
+            ran_in.add(threading.current_thread())
+            may_run.wait(5)
+            super().run()
+
+    worker = HeldBack(watched_int(5, computing))
     try:
+        starting = start(worker.start, what="start() of a SquareWorker(5)")
+        expect(
+            starting.wait(3) and starting.error is None,
+            "start() of a SquareWorker should return as soon as the thread has started, but it "
+            + (f"raised {shown(starting.error)}." if starting.error else "was still running after 3 s.")
+            + " Leave start() to threading.Thread; put the work in run().",
+        )
+        wait_until(lambda: len(ran_in), what="run() being called in the started SquareWorker")
+        expect(
+            ran_in.events == [worker],
+            f"run() was called in {ran_in.events[0].name}, not in the SquareWorker's own thread.",
+        )
         expect(
             worker.result is None,
-            f"result should stay None while run() is still working, but it is {shown(worker.result)}.",
+            f"The SquareWorker had started, but its run() had not begun yet, and result was already "
+            f"{shown(worker.result)}. result must stay None until run() has finished: compute in run(), "
+            "not in __init__() or start().",
         )
+        may_run.set()
+        wait_until(lambda: in_arithmetic.is_set() or not worker.is_alive(), what="run() computing n * n")
+        if in_arithmetic.is_set():
+            expect(
+                worker.result is None,
+                f"While run() was still computing 5 * 5, result was already {shown(worker.result)}. result must "
+                "stay None until run() has finished: compute the square first, then store it.",
+            )
     finally:
-        Slow.gate.set()
+        may_run.set()
+        may_compute.set()
         worker.join(3)
+    expect(not worker.is_alive(), "The SquareWorker thread was still running 3 s after run() could go on.")
     expect(worker.result == 25, f"result should be 25 for n = 5, but it is {shown(worker.result)}.")
 
 
@@ -205,14 +255,36 @@ def test_run_all_raises_only_after_every_thread_finished(threads):
         gate.set()
         job.finished()
     expect(
-        isinstance(job.error, RuntimeError), f"run_all should raise RuntimeError, but got {job.error or job.value!r}."
+        isinstance(job.error, RuntimeError),
+        "One function raised RuntimeError: run_all should raise it, but it "
+        f"{'raised ' + shown(job.error) if job.error else 'returned ' + shown(job.value)}.",
     )
     expect(log.events == ["slow finished"], "run_all raised before the slow function had finished.")
 
 
 def test_run_all_leaves_no_thread_running(threads):
+    gate, started = threading.Event(), EventLog()
+
+    def func(i):
+        def body():
+            started.add(i)
+            gate.wait(5)  # each function runs until the test lets it finish
+            return i * 10
+
+        return body
+
     with no_new_threads("run_all"):
-        result = call(threads.run_all, [lambda i=i: i * 10 for i in range(8)])
+        job = start(threads.run_all, [func(i) for i in range(8)], what="run_all(8 functions that wait)")
+        wait_until(lambda: len(started) == 8 or not job.running, what="the 8 functions starting")
+        returned_early = job.wait(0.5)
+        gate.set()
+        expect(
+            not returned_early,
+            f"run_all {'raised ' + shown(job.error) if job.error else 'returned ' + shown(job.value)} while its "
+            f"{8 - len(started) if len(started) < 8 else 8} functions were still running. Join every thread you "
+            "start (join() without a timeout) before returning.",
+        )
+        result = job.result()
     expect(result == [i * 10 for i in range(8)], f"run_all returned {shown(result)}.")
 
 
