@@ -33,7 +33,8 @@ class BankAccount:
         self._balance = self._balance + amount
 
     def withdraw(self, amount: int) -> None:
-        """Take amount (> 0) from the balance; InsufficientFunds if it is larger than the balance."""
+        """Take amount (> 0) from the balance; raises `InsufficientFunds` when `amount > balance`
+        and leaves the balance as it was."""
         # TODO: ValueError if amount <= 0.
         # TODO: the check and the update must happen under the same lock.
         if amount > self._balance:
@@ -41,7 +42,7 @@ class BankAccount:
         self._balance = self._balance - amount
 
     def deposit_all(self, amounts: Iterable[int]) -> None:
-        """Deposit every amount by calling self.deposit, all at once: no other thread ever
+        """Deposit every amount by calling `self.deposit`, all at once: no other thread ever
         sees a balance with only some of the amounts added."""
         amounts = list(amounts)
         # TODO: ValueError (and nothing deposited) if any amount is <= 0.

@@ -39,4 +39,9 @@ def test_deposit_all(bank):
 def test_many_threads_depositing(bank):
     account = bank.BankAccount()
     run_threads(4, lambda i: [account.deposit(1) for _ in range(250)], within=20)
-    expect(account.balance == 1000, f"4 threads x 250 deposits of 1 should give 1000, got {account.balance}.")
+    expect(
+        account.balance == 1000,
+        f"4 threads x 250 deposits of 1 should give 1000, got {account.balance}: updates were lost. "
+        "`self._balance = self._balance + amount` reads, adds and writes back, and another thread can run in "
+        "between: hold the account's lock around the whole update.",
+    )

@@ -4,7 +4,7 @@ import threading
 
 import pytest
 
-from conclab.testing import EventLog, Job, call, expect, raises, run_threads, shown, start
+from conclab.testing import BLOCK, EventLog, Job, call, expect, raises, run_threads, shown, start, wait_until
 
 
 def test_concurrent_deposits_lose_no_update(bank):
@@ -74,6 +74,109 @@ def test_concurrent_withdrawals_never_overdraw(bank):
     )
 
 
+def test_balance_is_read_under_the_lock(bank):
+    # deposit_all([5, 5]) is held back halfway, inside its second call of self.deposit (the
+    # first 5 added): while it holds the lock there, a deposit and a read from other threads
+    # must both wait for it.
+    halfway, may_go = threading.Event(), threading.Event()
+    inner_calls = EventLog()
+
+    class HeldHalfway(bank.BankAccount):
+        def deposit(self, amount):
+            if threading.current_thread() in depositor:
+                inner_calls.add(amount)
+                if len(inner_calls) == 2:
+                    halfway.set()
+                    may_go.wait(5)
+            return super().deposit(amount)
+
+    def deposit_all():
+        depositor.append(threading.current_thread())
+        return account.deposit_all([5, 5])
+
+    depositor: list[threading.Thread] = []
+    account = HeldHalfway(100)
+    depositing = start(deposit_all, what="deposit_all([5, 5])")
+    try:
+        wait_until(lambda: halfway.is_set() or not depositing.running, what="deposit_all([5, 5]) calling deposit")
+        expect(
+            halfway.is_set(),
+            f"deposit_all([5, 5]) should call self.deposit once for each amount; it called it {len(inner_calls)} "
+            f"time(s) and {'raised ' + shown(depositing.error) if depositing.error else 'returned'}.",
+        )
+        other = start(account.deposit, 1, what="deposit(1) from another thread")
+        expect(
+            not other.wait(BLOCK),
+            "While deposit_all([5, 5]) was halfway (the first 5 added, the second not yet), another thread's "
+            "deposit(1) went through at once. deposit_all must hold the account's lock for its whole loop, and "
+            "deposit must take the same lock, so that nobody gets in between.",
+        )
+        reading = start(lambda: account.balance, what="reading balance from another thread")
+        expect(
+            not reading.wait(BLOCK),
+            "While deposit_all([5, 5]) held the lock halfway (another thread's deposit(1) had to wait for it), "
+            f"reading balance from a third thread returned {shown(reading.value)} at once: a total that only "
+            "some of the amounts are in. The balance property must read under the same lock.",
+        )
+    finally:
+        may_go.set()
+    depositing.result()
+    other.result()
+    seen = reading.result()
+    expect(seen in (110, 111), f"Once deposit_all([5, 5]) was done, the read of balance gave {shown(seen)}.")
+    expect(account.balance == 111, f"100 + 5 + 5 + 1 should be 111, the balance is {shown(account.balance)}.")
+
+
+def test_withdraw_more_than_the_balance_is_refused_and_changes_nothing(bank):
+    expect(
+        isinstance(bank.InsufficientFunds, type) and issubclass(bank.InsufficientFunds, Exception),
+        "InsufficientFunds should be an exception class: class InsufficientFunds(Exception).",
+    )
+    account = bank.BankAccount(50)
+    with raises(bank.InsufficientFunds, "withdraw(51) from a balance of 50 should raise InsufficientFunds"):
+        call(account.withdraw, 51)
+    expect(
+        account.balance == 50,
+        f"After the refused withdraw(51) the balance should still be 50, but it is {shown(account.balance)}.",
+    )
+    job = Job(account.withdraw, (50,), what="withdraw(50) from a balance of 50")
+    job.finished()
+    expect(
+        job.error is None,
+        f"withdraw(50) from a balance of 50 takes the whole balance, which is allowed (only an amount larger "
+        f"than the balance is refused), but it raised {shown(job.error)}.",
+    )
+    expect(account.balance == 0, f"After withdraw(50) from 50 the balance should be 0, it is {account.balance}.")
+    with raises(bank.InsufficientFunds, "withdraw(1) from a balance of 0 should raise InsufficientFunds"):
+        call(account.withdraw, 1)
+    expect(
+        account.balance == 0, f"After the refused withdraw(1) the balance should still be 0, it is {account.balance}."
+    )
+
+    # The same while other threads use the account: a refused withdrawal changes nothing.
+    busy = bank.BankAccount(0)
+    accepted = EventLog()
+
+    def worker(i):
+        for _ in range(200):
+            if i % 2:
+                busy.deposit(1)
+                continue
+            try:
+                busy.withdraw(1_000_000)
+                accepted.add(i)
+            except bank.InsufficientFunds:
+                pass
+
+    run_threads(6, worker, within=6, what="worker")
+    expect(
+        not accepted.events and busy.balance == 600,
+        "3 threads each deposited 1, 200 times, while 3 others each tried withdraw(1000000) 200 times, which "
+        f"must always be refused: {len(accepted)} withdrawals went through and the balance ended at {busy.balance} "
+        "instead of 600. Check and update the balance under the account's lock.",
+    )
+
+
 def test_negative_opening_balance_is_refused(bank):
     with raises(ValueError, "BankAccount(-1) should raise ValueError (no negative opening balance)"):
         bank.BankAccount(-1)
@@ -135,8 +238,9 @@ def test_deposit_all_is_atomic_and_uses_deposit(bank):
     expect(
         not partial.events,
         "While one thread called deposit_all([1] * 10) over and over, other threads read the balance and saw "
-        f"{len(partial)} partial totals, e.g. {sorted(set(partial.events))[:5]}. deposit_all must hold the lock for "
-        "the whole loop, so nobody sees only some of the amounts added.",
+        f"{len(partial)} partial totals, e.g. {sorted(set(partial.events))[:5]}: they read it in the middle of a "
+        "deposit_all. deposit_all must hold the lock for its whole loop, and the balance property must read under "
+        "the same lock, so that nobody sees only some of the amounts added.",
     )
 
 
