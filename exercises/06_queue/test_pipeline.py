@@ -6,7 +6,7 @@ that each stage really runs `workers` threads at once, and that no thread is lef
 
 import threading
 
-from conclab.testing import EventLog, call, expect
+from conclab.testing import EventLog, call, expect, fail, start
 
 
 def test_pipeline(pipeline):
@@ -38,10 +38,20 @@ def test_task_runner(pipeline):
 def test_task_runner_survives_a_failing_task(pipeline):
     runner = call(pipeline.TaskRunner, 1)
     runner.submit(lambda: 1 / 0)
-    call(runner.join)
-    expect(len(runner.errors) == 1, "runner.errors should hold the exception of the failing task.")
     done = threading.Event()
     runner.submit(done.set)
-    call(runner.join)
+    job = start(runner.join, what="join() after a task that raised")
+    if not job.wait(2):
+        if done.is_set():
+            fail(
+                "A task raised ZeroDivisionError and the next task ran, but join() did not return: the task that "
+                "raised was never marked done. Call task_done() in a `finally:` block, so that a task that raises "
+                "counts as finished too."
+            )
+        fail(
+            "A task raised ZeroDivisionError, then the worker did not run the next task: a failing task must not "
+            "stop its worker."
+        )
+    expect(len(runner.errors) == 1, "runner.errors should hold the exception of the failing task.")
     expect(done.is_set(), "The worker should keep running tasks after one failed.")
     call(runner.shutdown)

@@ -1,8 +1,21 @@
 """Graders for topic 06: pipeline.py."""
 
 import threading
+from time import monotonic
 
-from conclab.testing import EventLog, Rendezvous, blocks, call, expect, no_new_threads, shown, start, uses_module
+from conclab.testing import (
+    EventLog,
+    Rendezvous,
+    blocks,
+    call,
+    expect,
+    fail,
+    no_new_threads,
+    shown,
+    start,
+    stuck_report,
+    uses_module,
+)
 
 # ------------------------------------------------------------------ run_pipeline
 
@@ -26,14 +39,23 @@ def test_results_come_back_in_input_order_not_completion_order(pipeline):
     def slow_first(x):
         if x + 1 < 6:
             done[x + 1].wait(2)  # each item finishes after the next one
+        if x == 0:
+            threading.Event().wait(0.3)  # and the first a moment after all the others
         done[x].set()
         return x * x
 
     result = call(pipeline.run_pipeline, range(6), [slow_first], 6, 8, within=8)
+    expected = [x * x for x in range(6)]
     expect(
-        result == [x * x for x in range(6)],
+        not isinstance(result, list) or sorted(map(repr, result)) == sorted(map(repr, expected)),
+        f"The items finished last-to-first (item 0 a moment after the others), and run_pipeline returned {result}, "
+        f"not one output per input ({expected} in some order): keep collecting until every worker of the last "
+        "stage has stopped.",
+    )
+    expect(
+        result == expected,
         f"The items finished last-to-first, and run_pipeline returned "
-        f"{result}: the results must be put back in input order ([0, 1, 4, 9, 16, 25]). Send the index along.",
+        f"{result}: the results must be put back in input order ({expected}). Send the index along.",
     )
 
 
@@ -96,8 +118,17 @@ def test_an_empty_input_gives_an_empty_output(pipeline):
 
 
 def test_a_failing_stage_is_reraised_once_every_thread_stopped(pipeline):
+    failed = threading.Event()
+    held = EventLog()  # item 3 keeps a worker of stage 2 busy until after item 7 has failed
+
     def picky(x):
+        if x == 3:
+            held.add("start")
+            failed.wait(2)
+            threading.Event().wait(0.5)
+            held.add(("end", monotonic()))
         if x == 7:
+            failed.set()
             raise ValueError("seven")
         return x
 
@@ -111,10 +142,59 @@ def test_a_failing_stage_is_reraised_once_every_thread_stopped(pipeline):
             what="run_pipeline where stage 2 raises on item 7",
         )
         job.finished(within=8)
+        expect(
+            "start" not in held.events or (len(held) == 2 and held.events[1][1] <= job.finished_at),
+            "Stage 2 raised on item 7 while its other worker was still busy with item 3, and run_pipeline raised "
+            "before that worker had finished: re-raise the exception only once every thread has stopped (join them "
+            "all first).",
+        )
     expect(
         isinstance(job.error, ValueError) and str(job.error) == "seven",
         f"Stage 2 raised ValueError('seven'); run_pipeline should raise it, but it "
         f"{'raised ' + shown(job.error) if job.error else 'returned'}.",
+    )
+
+
+def test_a_stage_failing_on_many_items_is_reraised_once_every_thread_stopped(pipeline):
+    raised = EventLog()
+
+    def fails_from_five(x):
+        if x >= 5:
+            error = ValueError(f"item {x}")
+            raised.add(error)
+            raise error
+        return x
+
+    with no_new_threads("run_pipeline"):
+        job = start(pipeline.run_pipeline, range(300), [abs, fails_from_five, abs], 2, 2)
+        if not job.wait(5):
+            fail(
+                "run_pipeline(range(300), stages, workers=2, maxsize=2), whose stage 2 raises on every item from 5 "
+                f"on, did not return within 5 s (stage 2 had raised {len(raised)} times). After an error each "
+                "worker must go on taking items off its queue (and drop them) until its sentinel comes: a worker "
+                "that stops at its first error leaves the stage before it blocked on a full queue.\n"
+                + stuck_report([job])
+            )
+    expect(
+        any(job.error is error for error in raised.events),
+        f"Stage 2 raised ValueError on every item from 5 on; run_pipeline should re-raise the first of them, but it "
+        f"{'raised ' + shown(job.error) if job.error else 'returned ' + shown(job.value)}.",
+    )
+
+
+def test_the_first_exception_of_a_stage_is_the_one_reraised(pipeline):
+    def fails_from_five(x):
+        if x >= 5:
+            raise ValueError(f"item {x}")
+        return x
+
+    with no_new_threads("run_pipeline"):
+        job = start(pipeline.run_pipeline, range(40), [abs, fails_from_five, abs], 1, 2).finished(within=8)
+    expect(
+        isinstance(job.error, ValueError) and str(job.error) == "item 5",
+        "With workers=1, stage 2 raised ValueError('item 5') first, then (if it was called again) on the items "
+        "after it. run_pipeline should re-raise that first exception, but it "
+        f"{'raised ' + shown(job.error) if job.error else 'returned'}: keep the first error, not the last.",
     )
 
 
@@ -157,7 +237,18 @@ def test_a_failing_task_neither_kills_its_worker_nor_hangs_join(pipeline):
     runner.submit(lambda: 1 / 0)
     runner.submit(log.add, "after")
     job = start(runner.join, what="join() after a task that raised")
-    job.finished()
+    if not job.wait(3):
+        if log.events == ["after"]:
+            fail(
+                "TaskRunner(1) ran a task that raised ZeroDivisionError, then the next task, but join() did not "
+                "return within 3 s: the task that raised was never marked done. Call task_done() in a `finally:` "
+                "block, so that a task that raises counts as finished too."
+            )
+        fail(
+            "TaskRunner(1) ran a task that raised ZeroDivisionError; then its only worker did not run the next task "
+            "and join() did not return within 3 s: a failing task must not stop its worker. Catch the exception "
+            "inside the worker's loop, add it to errors, and go on with the next task."
+        )
     expect(job.error is None, f"join() raised {shown(job.error)}.")
     expect(log.events == ["after"], "After a task raised, the (only) worker should go on with the next task.")
     expect(
@@ -170,17 +261,58 @@ def test_a_failing_task_neither_kills_its_worker_nor_hangs_join(pipeline):
     call(runner.shutdown)
 
 
+def test_many_failing_tasks_on_several_workers(pipeline):
+    gate = threading.Event()
+    log = EventLog()
+
+    def failing(i):
+        raise ValueError(i)
+
+    with no_new_threads("TaskRunner then shutdown()"):
+        runner = call(pipeline.TaskRunner, 3)
+        runner.submit(gate.wait, 5)
+        for i in range(12):
+            runner.submit(failing, i)
+            runner.submit(log.add, i)
+        joining = blocks(runner.join, what="join(), while one task was still running and 12 others had raised")
+        gate.set()
+        if not joining.wait(3):
+            fail(
+                f"TaskRunner(3) ran 25 tasks, 12 of which raised; join() did not return within 3 s of the last "
+                f"task's end ({len(log)} of the 12 tasks that do not raise had run). Every task that raises must "
+                "still be marked done (task_done() in a `finally:` block), and its worker must go on.\n"
+                + stuck_report([joining])
+            )
+        expect(
+            sorted(log.events) == list(range(12)),
+            f"join() returned, but only {len(log)} of the 12 tasks that do not raise had run: after a task raises, "
+            "its worker must go on with the next one.",
+        )
+        errors = list(runner.errors)
+        expect(
+            sorted(e.args[0] for e in errors if isinstance(e, ValueError) and e.args) == list(range(12))
+            and len(errors) == 12,
+            f"12 tasks raised ValueError(0) .. ValueError(11); runner.errors should hold those 12 exceptions, it "
+            f"holds {len(errors)}: {shown(errors)}.",
+        )
+        call(runner.shutdown)
+
+
 def test_shutdown_finishes_queued_tasks_stops_every_worker_and_can_be_repeated(pipeline):
+    gate = threading.Event()
     log = EventLog()
     with no_new_threads("TaskRunner then shutdown()"):
         runner = call(pipeline.TaskRunner, 4)
-        runner.submit(lambda: (threading.Event().wait(0.3), log.add("slow")))
+        for _ in range(4):
+            runner.submit(gate.wait, 5)
         for i in range(20):
             runner.submit(log.add, i)
-        call(runner.shutdown)
-        expect("slow" in log.events, "shutdown() returned while a task was still running: join the workers.")
+        stopping = blocks(runner.shutdown, what="shutdown(), while its 4 workers were busy and 20 tasks queued")
+        gate.set()
+        stopping.result()
+        expect(
+            sorted(log.events) == list(range(20)),
+            f"shutdown() returned after only {len(log)} of the 20 queued tasks had run: it should let the workers "
+            "finish the queued tasks before they stop (put each sentinel behind them).",
+        )
         call(runner.shutdown, what="a second shutdown()")
-    expect(
-        sorted(map(str, log.events)) == sorted(map(str, [*range(20), "slow"])),
-        "shutdown() should let the queued tasks run before stopping.",
-    )

@@ -13,7 +13,7 @@ _STOP = object()  # the sentinel: "no more work, stop"
 
 def run_pipeline(items: Iterable[Any], stages: Sequence[Callable[[Any], Any]], workers: int = 2,
                  maxsize: int = 8) -> list:
-    """Pass every item through every stage, in order.  Each stage runs in `workers`
+    """Pass every item through all stages in order.  Each stage runs in `workers`
     threads; stage k reads from queue k and writes to queue k + 1, all of them
     queue.Queue(maxsize).  Returns one output per input, in input order.  If a stage
     raises, the first exception is re-raised once every thread has stopped."""
