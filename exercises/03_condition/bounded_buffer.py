@@ -15,7 +15,7 @@ class Closed(Exception):
 class BoundedBuffer:
     """A FIFO buffer holding at most `capacity` items, shared by producer and consumer threads.
 
-    put() waits while the buffer is full, get() waits while it is empty.  Both accept a
+    put() waits while the buffer is full, get() waits while the buffer is empty.  Both accept a
     timeout in seconds (None: wait as long as needed) and raise TimeoutError when it runs
     out.  close() wakes every waiting thread: put raises Closed at once, get raises Closed
     once the items already in the buffer are gone.

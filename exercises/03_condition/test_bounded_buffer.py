@@ -6,7 +6,8 @@ threads waiting, and a check that waiting threads really sleep instead of pollin
 
 import pytest
 
-from conclab.testing import blocks, call, expect, raises
+from conclab.kit.vocabulary import wake_in_vain
+from conclab.testing import blocks, call, expect, raises, shown
 
 
 def test_fifo(bounded_buffer):
@@ -45,3 +46,53 @@ def test_close(bounded_buffer):
     expect(call(buf.get) == "last", "Items already in the buffer still come out after close().")
     with raises(bounded_buffer.Closed, "get() on a closed, empty buffer should raise Closed"):
         call(buf.get)
+
+
+# Without forced switches: the test's put-then-get (or get-then-put) must run back to back.
+@pytest.mark.no_chaos
+def test_a_woken_get_waits_again_when_the_item_is_gone(bounded_buffer):
+    buf = bounded_buffer.BoundedBuffer(1)
+
+    def put_and_take_back():
+        buf.put("taken back")  # wakes the waiting get()...
+        try:
+            buf.get(timeout=0.05)  # ...but this thread takes the item first
+            return True
+        except TimeoutError:
+            return False  # the waiting get() was quicker: try again
+
+    waiter, ended = wake_in_vain(buf.get, put_and_take_back, lambda: buf.put("yours"), "get()", settle=0.1)
+    outcome = f"raised {shown(waiter.error)}" if waiter.error else f"returned {shown(waiter.value)}"
+    expect(
+        not ended,
+        "A put() woke up a waiting get(), but another thread took the item before the woken get() ran. "
+        f"The buffer was empty again, yet the woken get() {outcome}"
+        f"{' (nobody had closed the buffer)' if isinstance(waiter.error, bounded_buffer.Closed) else ''} "
+        "instead of waiting again. "
+        "After wait() returns, check again whether there is an item: wait in a `while` loop, not an `if`.",
+    )
+    expect(waiter.error is None and waiter.value == "yours", f"The waiting get() {outcome}; expected 'yours'.")
+
+
+@pytest.mark.no_chaos
+def test_a_woken_put_waits_again_when_the_room_is_gone(bounded_buffer):
+    buf = bounded_buffer.BoundedBuffer(1)
+    call(buf.put, "first")
+
+    def take_and_fill_again():
+        buf.get()  # makes room and wakes the waiting put()...
+        try:
+            buf.put("refill", timeout=0.05)  # ...but this thread fills the room first
+            return True
+        except TimeoutError:
+            return False  # the waiting put() was quicker: try again
+
+    waiter, ended = wake_in_vain(lambda: buf.put("waiting"), take_and_fill_again, buf.get, "put('waiting')", settle=0.1)
+    expect(
+        not ended,
+        "A get() woke up a waiting put(), but another thread filled the room before the woken put() ran. "
+        f"The buffer was full again, yet the woken put() {'raised ' + shown(waiter.error) if waiter.error else 'went on'}"
+        f" (the buffer of capacity 1 now holds {call(len, buf)} items) instead of waiting again. After wait() returns, "
+        "check again whether there is room: wait in a `while` loop, not an `if`.",
+    )
+    expect(waiter.error is None, f"The waiting put() raised {shown(waiter.error)}.")

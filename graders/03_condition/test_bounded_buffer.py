@@ -6,12 +6,14 @@ from time import monotonic
 
 import pytest
 
+from conclab.kit.vocabulary import wake_in_vain, woken_in_vain_until_the_timeout
 from conclab.testing import (
     BLOCK,
     EventLog,
     blocks,
     call,
     expect,
+    fail,
     lines_run_while,
     raises,
     run_threads,
@@ -89,37 +91,140 @@ def test_put_timeout(bounded_buffer):
     expect(call(len, buf) == 1, "A put that timed out must not add its item.")
 
 
-# Without forced switches: the grader's get-then-put must keep the GIL between the two
-# calls, so that the woken put really finds the buffer full again.
+def outcome(job):
+    return f"raised {shown(job.error)}" if job.error else f"returned {shown(job.value)}"
+
+
+# Without forced switches: the grader's put-then-get (or get-then-put) must run back to back,
+# so that the woken call really finds the item (or the room) gone.
 @pytest.mark.no_chaos
-def test_timeout_keeps_waiting_after_a_wakeup_that_did_not_help(bounded_buffer):
+def test_a_woken_get_that_finds_no_item_waits_again(bounded_buffer):
+    buf = bounded_buffer.BoundedBuffer(2)
+
+    def put_and_take_back():
+        buf.put("taken back")  # wakes the waiting get()...
+        try:
+            buf.get(timeout=0.05)  # ...but this thread takes the item first
+            return True
+        except TimeoutError:
+            return False  # the waiting get() was quicker: nothing proved, try again
+
+    waiter, ended = wake_in_vain(buf.get, put_and_take_back, lambda: buf.put("yours"), "get() on an empty buffer")
+    closed = isinstance(waiter.error, bounded_buffer.Closed)
+    expect(
+        not ended,
+        "A put() woke up a waiting get(), but another thread took the item before the woken get() ran. The buffer "
+        f"was empty again, yet the woken get() {outcome(waiter)}{' (nobody had closed the buffer)' if closed else ''} "
+        "instead of waiting again. After wait() returns, check again whether there is an item: wait in a `while` "
+        "loop, not an `if`.",
+    )
+    expect(
+        waiter.error is None and waiter.value == "yours",
+        f"The waiting get() {outcome(waiter)}; it should have returned 'yours', the next item put.",
+    )
+    expect(call(len, buf) == 0, f"Every item was taken out, but len(buf) is {len(buf)}.")
+
+
+@pytest.mark.no_chaos
+def test_a_woken_put_that_finds_no_room_waits_again(bounded_buffer):
+    buf = bounded_buffer.BoundedBuffer(1)
+    call(buf.put, "first")
+    taken = []
+
+    def take_and_fill_again():
+        taken.append(buf.get())  # makes room and wakes the waiting put()...
+        try:
+            buf.put("refill", timeout=0.05)  # ...but this thread fills the room first
+            return True
+        except TimeoutError:
+            return False  # the waiting put() was quicker: nothing proved, try again
+
+    waiter, ended = wake_in_vain(
+        lambda: buf.put("waiting"), take_and_fill_again, lambda: taken.append(buf.get()), "put() on a full buffer"
+    )
+    expect(
+        not ended,
+        "A get() woke up a waiting put(), but another thread filled the room before the woken put() ran. The "
+        f"buffer was full again, yet the woken put() {'raised ' + shown(waiter.error) if waiter.error else 'went on'} "
+        f"(the buffer of capacity 1 then held {call(len, buf)} items) instead of waiting again. After wait() returns, "
+        "check again whether there is room: wait in a `while` loop, not an `if`.",
+    )
+    expect(waiter.error is None, f"The waiting put() raised {shown(waiter.error)}.")
+    expect(
+        call(len, buf) == 1 and call(buf.get) == "waiting",
+        "Once there was room for good, the waiting put() should have put its item in the buffer.",
+    )
+
+
+def _timeout_while_woken_in_vain(job, wakes, what, room):
+    """The verdict on a timed put or get (timeout=1.0) that was woken in vain `wakes` times."""
+    __tracebackhide__ = True
+    if job.running:
+        fail(
+            f"{what} was still waiting {job.duration or monotonic() - job.started_at:.1f} s after it was called, "
+            f"4 times its timeout. It had been woken {wakes} times, and each time another thread took the {room} "
+            "before it ran. After such a wake-up it must go on waiting only for the time that is left of its timeout, "
+            "not start the whole timeout again: compute a deadline once (time.monotonic() + timeout) and pass the "
+            "time that remains to wait()."
+        )
+    expect(
+        job.error is None or isinstance(job.error, TimeoutError),
+        f"{what} {outcome(job)}; expected it to succeed or raise TimeoutError.",
+    )
+    if isinstance(job.error, TimeoutError):
+        expect(
+            job.duration >= 0.95,
+            f"{what} gave up after {job.duration:.2f} s, before its timeout. It was woken up, but another thread had "
+            f"taken the {room} first; then it should keep waiting for the time that is left (a while loop around "
+            "wait(), with a deadline), not give up.",
+        )
+
+
+@pytest.mark.no_chaos
+def test_put_timeout_counts_from_the_call_not_from_each_wakeup(bounded_buffer):
     buf = bounded_buffer.BoundedBuffer(1)
     call(buf.put, "a")
-    job = start(buf.put, "b", timeout=1.0, what="put('b', timeout=1.0) on a full buffer")
 
     def make_room_and_take_it_back():
         buf.get()  # wakes the waiting put...
         try:
             buf.put("a", timeout=0.05)  # ...but this thread takes the room back first
+            return True
         except TimeoutError:
-            pass  # the waiting put was quicker: fine too
+            return False  # the waiting put was quicker
 
-    while job.running and monotonic() - job.started_at < 0.7:
-        threading.Event().wait(0.1)
-        if job.running:
-            call(make_room_and_take_it_back, what="get() then put()")
-    job.finished()
-    expect(
-        job.error is None or isinstance(job.error, TimeoutError),
-        f"put(timeout=1.0) raised {shown(job.error)}; expected it to succeed or raise TimeoutError.",
-    )
-    if isinstance(job.error, TimeoutError):
-        expect(
-            job.duration >= 0.95,
-            f"put(timeout=1.0) gave up after {job.duration:.2f} s. It was woken up, "
-            "but another thread had taken the room first; then it should keep waiting for the time that is "
-            "left (a while loop around wait(), with a deadline), not give up.",
+    try:
+        job, wakes = woken_in_vain_until_the_timeout(
+            lambda: start(buf.put, "b", timeout=1.0, what="put('b', timeout=1.0) on a full buffer"),
+            make_room_and_take_it_back,
+            within=4.0,
         )
+        _timeout_while_woken_in_vain(job, wakes, "put('b', timeout=1.0)", "room")
+    finally:
+        call(buf.close)
+
+
+@pytest.mark.no_chaos
+def test_get_timeout_counts_from_the_call_not_from_each_wakeup(bounded_buffer):
+    buf = bounded_buffer.BoundedBuffer(1)
+
+    def put_and_take_back():
+        buf.put("x")  # wakes the waiting get...
+        try:
+            buf.get(timeout=0.05)  # ...but this thread takes the item back first
+            return True
+        except TimeoutError:
+            return False  # the waiting get was quicker
+
+    try:
+        job, wakes = woken_in_vain_until_the_timeout(
+            lambda: start(buf.get, timeout=1.0, what="get(timeout=1.0) on an empty buffer"),
+            put_and_take_back,
+            within=4.0,
+        )
+        _timeout_while_woken_in_vain(job, wakes, "get(timeout=1.0)", "item")
+    finally:
+        call(buf.close)
 
 
 def test_close_wakes_a_waiting_get_and_a_waiting_put(bounded_buffer):
@@ -202,12 +307,27 @@ def test_many_producers_and_consumers_lose_and_duplicate_nothing(bounded_buffer,
             received.add(buf.get())
             sizes.add(len(buf))
 
-    run_threads(
-        producers + consumers,
-        lambda i: producer(i) if i < producers else consumer(i),
-        within=5,
-        what="producer/consumer",
-    )
+    failure = None
+    try:
+        run_threads(
+            producers + consumers,
+            lambda i: producer(i) if i < producers else consumer(i),
+            within=5,
+            what="producer/consumer",
+        )
+    except Exception as exc:  # noqa: BLE001 - told to the student in plain words, below
+        failure = exc
+    if failure is not None:
+        fail(
+            f"While {producers} producers and {consumers} consumers shared a buffer of capacity {capacity}, one of "
+            f"them raised {shown(failure)}"
+            + (
+                ", though nobody had closed the buffer. A get() that wakes up must check again whether there is "
+                "an item (another consumer may have taken it first): wait in a `while` loop, not an `if`."
+                if isinstance(failure, bounded_buffer.Closed)
+                else "."
+            )
+        )
     counts = Counter(received.events)
     lost = [(p, i) for p in range(producers) for i in range(each) if counts[(p, i)] == 0]
     doubled = [item for item, n in counts.items() if n > 1]

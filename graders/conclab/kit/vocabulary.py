@@ -554,3 +554,64 @@ def no_new_threads(what: str):
             f"{what} returned while {len(left)} thread(s) it started were still running ({names}).\n"
             f"Join every thread you start before returning.\n{stuck_report(threads=left)}"
         )
+
+
+def wake_in_vain(
+    wait: Callable[[], Any],
+    give_and_take: Callable[[], bool],
+    give: Callable[[], Any],
+    what: str,
+    settle: float = BLOCK,
+    rounds: int = 5,
+) -> tuple[Job, bool]:
+    """Wake a waiting call in vain, and see whether it waits again (a `while` around
+    Condition.wait) or goes on as if it had got what it waited for (an `if`).
+
+    wait() is a call that must wait (a get() on an empty buffer); give_and_take(), run here,
+    gives it what it waits for and takes it back at once, returning False if the waiter was
+    quicker and took it; give() then gives it for good.  Returns the waiter's Job and whether it
+    ended (returned or raised) after the wake-up that gave it nothing.  A round in which the
+    waiter was quicker proves nothing and is tried again.  Mark the test no_chaos: no forced
+    switch may come between the give and the take."""
+    __tracebackhide__ = True
+    for _ in range(rounds):
+        job = blocks(wait, for_=settle, what=what)
+        if not give_and_take():
+            job.finished()
+            continue
+        if job.wait(settle):
+            return job, True
+        give()
+        job.finished()
+        return job, False
+    return job, False
+
+
+def woken_in_vain_until_the_timeout(
+    start_waiter: Callable[[], Job],
+    give_and_take: Callable[[], bool],
+    within: float,
+    every: float = 0.1,
+    attempts: int = 3,
+) -> tuple[Job, int]:
+    """A timed wait woken again and again in vain: start_waiter() starts the call (with its
+    timeout); every `every` seconds give_and_take(), run here, gives it what it waits for and
+    takes it back at once (False if the waiter was quicker and took it).  This goes on while the
+    call runs, for at most `within` seconds from its start.  Returns the call's Job (still running
+    if it never gave up) and how many times it was woken in vain.  An attempt in which the waiter
+    was quicker proves nothing and is tried again.  Mark the test no_chaos."""
+    __tracebackhide__ = True
+    for _ in range(attempts):
+        job, wakes, quicker = start_waiter(), 0, False
+        while job.running and _now() - job.started_at < within:
+            job.wait(min(every, max(0.0, job.started_at + within - _now())))
+            if job.running and _now() - job.started_at < within:
+                if give_and_take():
+                    wakes += 1
+                else:
+                    quicker = True
+                    break
+        if not quicker:
+            return job, wakes
+        job.finished()
+    return job, wakes
