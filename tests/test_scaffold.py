@@ -64,7 +64,7 @@ def test_a_new_topic_is_recognised_and_fails_only_for_its_missing_content(scratc
     course = in_copy(scratch, "-m", "pytest", "tests/test_course.py", "-q", "-p", "no:cacheprovider")
     assert course.returncode == 0, course.stdout[-3000:]
     collected = in_copy(scratch, "-m", "pytest", "tests/test_course.py", "--collect-only", "-q", "-k", "15_example")
-    assert collected.stdout.count("[15_example]") == 3, collected.stdout
+    assert collected.stdout.count("[15_example]") == 4, collected.stdout
     # Its stub fails its graders; its solution is empty, so only the solutions' check fails.
     checked = in_copy(scratch, "-m", "conclab", "dev", "check", "--topic", "15")
     assert checked.returncode == 1, checked.stdout + checked.stderr
