@@ -20,6 +20,7 @@ NOT_YET: set[str] = {
     "07_deadlock",
     "08_gil",
     "09_processes",
+    "10_pipes",
     "11_process_queues",
     "12_pool",
     "13_futures",
