@@ -42,6 +42,6 @@ class Semaphore:
 def bounded_map(func: Callable[[Any], Any], items: Iterable[Any], limit: int) -> list:
     """func(item) for every item, one thread per item, never more than `limit` of them
     inside func at once.  Results in input order; the first exception (in input order)
-    is re-raised once every thread has finished."""
+    is re-raised after all threads finished."""
     # TODO: one thread per item, all started; a semaphore of `limit` permits around func.
     raise NotImplementedError("bounded_map")

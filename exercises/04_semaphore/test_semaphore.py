@@ -6,7 +6,8 @@ The hidden graders compare your Semaphore with every rule of threading.Semaphore
 
 import pytest
 
-from conclab.testing import Overlap, blocks, call, expect, raises
+from conclab.kit.vocabulary import wake_in_vain
+from conclab.testing import Overlap, blocks, call, expect, raises, shown
 
 
 def test_acquire_and_release(semaphore):
@@ -44,3 +45,23 @@ def test_bounded_map(semaphore):
     result = call(semaphore.bounded_map, double, [1, 2, 3, 4, 5], 2, within=8)
     expect(result == [2, 4, 6, 8, 10], f"bounded_map should return [2, 4, 6, 8, 10], got {result}.")
     expect(inside.max <= 2, f"With limit 2, {inside.max} calls ran at the same time.")
+
+
+# Without forced switches: the test's release-then-acquire must run back to back.
+@pytest.mark.no_chaos
+def test_a_woken_acquire_waits_again_when_the_permit_is_gone(semaphore):
+    sem = semaphore.Semaphore(0)
+
+    def release_and_take_back():
+        sem.release()  # wakes the waiting acquire()...
+        return sem.acquire(blocking=False)  # ...but this thread takes the permit first
+
+    waiter, ended = wake_in_vain(sem.acquire, release_and_take_back, sem.release, "acquire()", settle=0.1)
+    outcome = f"raised {shown(waiter.error)}" if waiter.error else f"returned {shown(waiter.value)}"
+    expect(
+        not ended,
+        "A release() woke up a waiting acquire(), but another thread took the permit before the woken acquire() ran. "
+        f"No permit was left, yet the woken acquire() {outcome} instead of waiting again. After wait() returns, "
+        "check the count again: wait in a `while` loop, not an `if`.",
+    )
+    expect(waiter.error is None and waiter.value is True, f"The waiting acquire() {outcome}; expected True.")

@@ -3,9 +3,11 @@ threading.Semaphore; each test states one rule of it."""
 
 import ast
 import threading
+from time import monotonic
 
 import pytest
 
+from conclab.kit.vocabulary import wake_in_vain, woken_in_vain_until_the_timeout
 from conclab.testing import (
     BLOCK,
     EventLog,
@@ -14,6 +16,7 @@ from conclab.testing import (
     blocks,
     call,
     expect,
+    fail,
     no_new_threads,
     raises,
     run_threads,
@@ -24,16 +27,44 @@ from conclab.testing import (
 
 
 def _uses_threading_semaphore(module) -> bool:
-    """Whether the body of class Semaphore names threading's Semaphore or BoundedSemaphore."""
+    """Whether the body of class Semaphore names threading's Semaphore or BoundedSemaphore
+    (type annotations aside: `-> Semaphore` names the class itself)."""
     tree = ast.parse(open(module.__file__, encoding="utf-8").read())
     for node in ast.walk(tree):
         if isinstance(node, ast.ClassDef) and node.name == "Semaphore":
-            names = {n.attr for n in ast.walk(node) if isinstance(n, ast.Attribute)}
-            names |= {n.id for n in ast.walk(node) if isinstance(n, ast.Name)}
-            return bool(names & {"Semaphore", "BoundedSemaphore"} - {node.name}) or any(
+            annotations = {
+                id(n)
+                for f in ast.walk(node)
+                if isinstance(f, (ast.FunctionDef, ast.AsyncFunctionDef))
+                for a in [f.returns, *(arg.annotation for arg in ast.walk(f.args) if isinstance(arg, ast.arg))]
+                if a is not None
+                for n in ast.walk(a)
+            }
+            used = [n for n in ast.walk(node) if id(n) not in annotations]
+            names = {n.attr for n in used if isinstance(n, ast.Attribute)}
+            names |= {n.id for n in used if isinstance(n, ast.Name) and n.id != node.name}
+            return bool(names & {"Semaphore", "BoundedSemaphore"}) or any(
                 isinstance(b, ast.Attribute) and b.attr in ("Semaphore", "BoundedSemaphore") for b in node.bases
             )
     return False
+
+
+def _holds_a_threading_semaphore(obj) -> bool:
+    """Whether obj is, or keeps in its attributes (or in a list, tuple, set or dict there),
+    a threading.Semaphore or BoundedSemaphore."""
+    if isinstance(obj, threading.Semaphore):
+        return True
+    for value in getattr(obj, "__dict__", {}).values():
+        inner = [*value.keys(), *value.values()] if isinstance(value, dict) else [value]
+        if isinstance(value, (list, tuple, set, frozenset)):
+            inner = list(value)
+        if any(isinstance(v, threading.Semaphore) for v in inner):
+            return True
+    return False
+
+
+def outcome(job):
+    return f"raised {shown(job.error)}" if job.error else f"returned {shown(job.value)}"
 
 
 def test_negative_value_is_refused(semaphore):
@@ -47,6 +78,10 @@ def test_non_blocking_acquire_takes_the_free_permits_then_fails_at_once(semaphor
         "class Semaphore uses threading.Semaphore or BoundedSemaphore: build it from threading.Condition.",
     )
     sem = semaphore.Semaphore(2)
+    expect(
+        not _holds_a_threading_semaphore(sem),
+        "Your Semaphore keeps a threading.Semaphore (or BoundedSemaphore) inside: build it from threading.Condition.",
+    )
     got = [call(sem.acquire, False, what="acquire(blocking=False)", within=1) for _ in range(3)]
     expect(
         got == [True, True, False],
@@ -88,6 +123,80 @@ def test_acquire_with_timeout_returns_true_when_released_in_time(semaphore):
     sem.release()
     expect(job.result() is True, "acquire(timeout=5) should return True when a permit is released in time.")
     expect(job.duration < 3, f"acquire returned {job.duration:.1f} s after the release instead of right away.")
+
+
+# Without forced switches: the grader's release-then-acquire must run back to back, so that
+# the woken acquire() really finds the permit gone.
+@pytest.mark.no_chaos
+def test_a_woken_acquire_that_finds_no_permit_waits_again(semaphore):
+    sem = semaphore.Semaphore(0)
+
+    def release_and_take_back():
+        sem.release()  # wakes the waiting acquire()...
+        return sem.acquire(blocking=False)  # ...but this thread takes the permit first (False: it was quicker)
+
+    waiter, ended = wake_in_vain(sem.acquire, release_and_take_back, sem.release, "acquire() on Semaphore(0)")
+    expect(
+        not ended,
+        "A release() woke up a waiting acquire(), but another thread took the permit before the woken acquire() ran. "
+        f"No permit was left, yet the woken acquire() {outcome(waiter)} instead of waiting again. After wait() "
+        "returns, check the count again: wait in a `while` loop, not an `if`.",
+    )
+    expect(waiter.result() is True, f"The waiting acquire() {outcome(waiter)}; it should return True.")
+    expect(
+        call(sem.acquire, False, within=1) is False,
+        "Every permit released had been taken, but acquire(blocking=False) still found one free.",
+    )
+
+
+@pytest.mark.no_chaos
+def test_acquire_timeout_counts_from_the_call_not_from_each_wakeup(semaphore):
+    sem = semaphore.Semaphore(0)
+
+    def release_and_take_back():
+        sem.release()  # wakes the waiting acquire...
+        return sem.acquire(blocking=False)  # ...but this thread takes the permit back first
+
+    job, wakes = woken_in_vain_until_the_timeout(
+        lambda: start(sem.acquire, timeout=1.0, what="acquire(timeout=1.0) on Semaphore(0)"),
+        release_and_take_back,
+        within=4.0,
+    )
+    if job.running:
+        sem.release()  # let it end
+        fail(
+            f"acquire(timeout=1.0) was still waiting {monotonic() - job.started_at:.1f} s after it was called, 4 times "
+            f"its timeout. It had been woken {wakes} times, and each time another thread took the permit before it "
+            "ran. After such a wake-up it must go on waiting only for the time that is left of its timeout, not start "
+            "the whole timeout again: compute a deadline once (time.monotonic() + timeout) and pass the time that "
+            "remains to wait()."
+        )
+    expect(job.error is None, f"acquire(timeout=1.0) {outcome(job)}.")
+    if job.value is False:
+        expect(
+            job.duration >= 0.95,
+            f"acquire(timeout=1.0) returned False after {job.duration:.2f} s, before its timeout. It was woken up, but "
+            "another thread had taken the permit first; then it should keep waiting for the time that is left (a "
+            "while loop around wait(), with a deadline), not give up.",
+        )
+    else:
+        expect(job.value is True, f"acquire(timeout=1.0) {outcome(job)}; expected True or False.")
+
+
+def test_any_thread_may_release_in_any_order(semaphore):
+    sem = semaphore.Semaphore(0)
+    call(sem.release, 2, what="release(2) on Semaphore(0), before any acquire")
+    got = [call(sem.acquire, False, within=1, what="acquire(blocking=False)") for _ in range(3)]
+    expect(
+        got == [True, True, False],
+        "release(2) on Semaphore(0), before any acquire, should add 2 permits (a semaphore has no owner and no upper "
+        f"limit): three acquire(blocking=False) should return [True, True, False], they returned {got}.",
+    )
+    start(sem.release, what="release() from another thread").result()
+    expect(
+        call(sem.acquire, False, within=1) is True,
+        "A release() from another thread should add a permit that this thread can take.",
+    )
 
 
 def test_timeout_with_non_blocking_is_refused(semaphore):
@@ -198,6 +307,7 @@ def test_bounded_map_limit_is_respected(semaphore, limit):
 
     def func(x):
         with inside:
+            threading.Event().wait(0.01 * (12 - x))  # later items finish sooner
             return -x
 
     result = call(semaphore.bounded_map, func, list(range(12)), limit, within=8)
@@ -213,11 +323,13 @@ def test_bounded_map_reraises_the_first_failure_after_all_finished(semaphore):
     finished = EventLog()
 
     def func(x):
-        if x == 1:
+        if x == 1:  # fails first in input order, but last in time
+            threading.Event().wait(0.4)
             raise ValueError("one")
         if x == 3:
             raise KeyError("three")
-        threading.Event().wait(0.2)
+        if x == 5:  # still running when item 1 fails
+            threading.Event().wait(1.0)
         finished.add(x)
         return x
 
@@ -226,7 +338,7 @@ def test_bounded_map_reraises_the_first_failure_after_all_finished(semaphore):
         job.finished(within=8)
     expect(
         isinstance(job.error, ValueError),
-        f"Item 1 raised ValueError and item 3 KeyError: bounded_map should "
+        f"Item 3 raised KeyError at once and item 1 ValueError 0.4 s later: bounded_map should "
         f"raise the first in input order, ValueError; it {'raised ' + shown(job.error) if job.error else 'returned'}.",
     )
     expect(sorted(finished.events) == [0, 2, 4, 5], "bounded_map raised before every other call had finished.")

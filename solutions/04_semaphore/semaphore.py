@@ -57,7 +57,7 @@ class Semaphore:
 def bounded_map(func: Callable[[Any], Any], items: Iterable[Any], limit: int) -> list:
     """func(item) for every item, one thread per item, never more than `limit` of them
     inside func at once.  Results in input order; the first exception (in input order)
-    is re-raised once every thread has finished."""
+    is re-raised after all threads finished."""
     items = list(items)
     gate = threading.BoundedSemaphore(limit)
     results: list[Any] = [None] * len(items)
