@@ -92,3 +92,45 @@ def pytest_configure(config):
 
 def pytest_collection_modifyitems(session, config, items):
     items.sort(key=lambda item: item.get_closest_marker("long") is None)  # stable: the rest keep their order
+
+
+BUSY_GRADER = """
+import pytest
+
+from conclab.core import cpus
+from conclab.testing import call, expect, expect_speedup
+
+cpus.others_took = lambda *args: 1.8  # this copy of the course runs on a machine always busy
+
+
+@pytest.mark.no_chaos
+@pytest.mark.alone
+def test_count_primes_is_really_faster_with_two_processes(gil):
+    # twice the work with two workers: two processes compute, no faster than one
+    expect_speedup(
+        lambda size, workers: call(gil.count_primes, [size] * 4 * workers, workers, within=25),
+        size=5_000,
+        limit=40_000,
+        what=lambda size: f"count_primes([{size}] * 4)",
+    )
+
+
+def test_count_primes_counts(gil):
+    expect(call(gil.count_primes, [10, 20], 2) == [4, 8], "count_primes([10, 20], 2) should be [4, 8].")
+"""
+
+
+@pytest.fixture
+def busy_course(tmp_path):
+    """A copy of the course whose graders of 08 time a speed-up on a machine that other programs
+    keep busy for ever (simulated): its speed-up can never be measured."""
+    import shutil
+
+    course = tmp_path / "busy-course"
+    for part in ("graders", "exercises"):
+        shutil.copytree(ROOT / part, course / part, ignore=shutil.ignore_patterns("__pycache__"))
+    shutil.copy(ROOT / "pyproject.toml", course)
+    shutil.rmtree(course / "graders" / "08_gil")
+    (course / "graders" / "08_gil").mkdir()
+    (course / "graders" / "08_gil" / "test_busy.py").write_text(BUSY_GRADER.lstrip(), encoding="utf-8")
+    return course

@@ -279,3 +279,40 @@ def test_relative_paths_are_the_instructors_own(tmp_path):
     rows = list(csv.DictReader((tmp_path / "grades.csv").open()))
     assert [(r["student"], r["total"]) for r in rows] == [("ada", "10")]
     assert (tmp_path / "kept" / "ada.json").is_file() and (tmp_path / "kept" / "ada.log").is_file()
+
+
+def test_topics_that_could_not_be_measured_are_graded_again_alone_at_the_end(tmp_path, busy_course):
+    from conclab.grading import runner
+
+    gil = manifest.find("08")
+    subs = tmp_path / "submissions"
+    shutil.copytree(ROOT / "solutions" / gil.id, subs / "ada" / "exercises" / gil.id)
+    shutil.copytree(ROOT / "exercises" / gil.id, subs / "bob" / "exercises" / gil.id)  # a fail: not graded again
+    out, kept = tmp_path / "grades.csv", tmp_path / "reports"
+    env = {**runner.child_env(busy_course), "CONCLAB_ROOT": str(busy_course)}
+    done = conclab(
+        "grade-all", str(subs), "--out", str(out), "--topic", "08", "--reports", str(kept), cwd=busy_course, env=env
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "Grading again, one at a time, 1 topic(s) that could not be measured" in done.stderr, done.stderr
+    ada, bob = list(csv.DictReader(out.open()))
+    assert ada[gil.id] == "5" and ada["status"] == "error", ada
+    assert "could not be measured" in ada["notes"] and "conclab grade --topic 08_gil" in ada["notes"], ada
+    again = json.loads((kept / "ada.again.json").read_text())
+    assert [t["id"] for t in again["topics"]] == [gil.id]
+    assert bob["status"] == "fail" and not (kept / "bob.again.json").exists(), bob  # threads: no worker process
+
+
+def test_a_topic_graded_again_takes_the_new_result():
+    from conclab.grading.gradeall import Row
+
+    row = Row("ada")
+    busy = {"id": "08_gil", "score": 5, "status": "error", "message": "1 test(s) could not be measured", "tests": [
+        {"status": "error"}, {"status": "pass"}]}  # fmt: skip
+    row.take({"topics": [busy, {"id": "01_threads", "score": 10, "status": "pass", "message": "", "tests": []}]})
+    assert (row.status, row.unmeasured, row.total) == ("error", ["08_gil"], 15)
+    assert row.notes == "08_gil: 1 test(s) could not be measured"
+    row.take(
+        {"topics": [{"id": "08_gil", "score": 10, "status": "pass", "message": "", "tests": [{"status": "pass"}]}]}
+    )
+    assert (row.status, row.unmeasured, row.total, row.notes) == ("pass", [], 20, "")

@@ -14,6 +14,7 @@ import pytest
 from conclab import manifest
 from conclab.engine import report
 from conclab.grading import grade as grading
+from conclab.grading import runner
 
 ROOT = manifest.course_root()
 THREADS = manifest.find("01")
@@ -228,3 +229,28 @@ def test_a_channel_carries_a_real_run_and_stops_waiting_for_a_pipe_held_open(tmp
         child.kill()
         child.wait()
     assert results.tests["a"]["outcome"] == "passed" and results.exitstatus is None and not results.tampered
+
+
+def test_a_speed_up_that_could_not_be_measured_is_an_error_to_grade_again_never_a_fail(tmp_path, busy_course):
+    course = busy_course
+    env = {**runner.child_env(course), "CONCLAB_ROOT": str(course), "COLUMNS": "120"}
+    common = [sys.executable, "-m", "conclab", "grade", "--impl", str(ROOT / "solutions"), "--topic", "08"]
+    graded = subprocess.run(
+        [*common, "--json", str(tmp_path / "r.json")], cwd=course, env=env, capture_output=True, text=True, timeout=600
+    )
+    assert graded.returncode == 1, graded.stdout + graded.stderr  # not everything passed, and grading did run
+    topic = json.loads((tmp_path / "r.json").read_text(encoding="utf-8"))["topics"][0]
+    statuses = {t["name"]: t["status"] for t in topic["tests"]}
+    assert statuses == {"count primes is really faster with two processes": "error", "count primes counts": "pass"}
+    assert topic["status"] == "error" and topic["score"] == pytest.approx(5.0), topic
+    test = next(t for t in topic["tests"] if t["status"] == "error")
+    assert test["message"].startswith("Could not be measured:") and "conclab grade --topic 08_gil" in test["message"]
+    assert "conclab grade --topic 08_gil" in topic["message"]
+    assert "could not be measured" in graded.stdout and "fail" not in graded.stdout.split("Where to look")[0]
+    gradescope = subprocess.run(
+        [*common, "--format", "gradescope", "--json", str(tmp_path / "gs.json")],
+        cwd=course, env=env, capture_output=True, text=True, timeout=600,
+    )  # fmt: skip
+    assert gradescope.returncode == 1, gradescope.stdout + gradescope.stderr
+    entries = json.loads((tmp_path / "gs.json").read_text(encoding="utf-8"))["tests"]
+    assert len(entries) == 2 and any(e["output"].startswith("Could not be measured:") for e in entries), entries

@@ -52,6 +52,7 @@ from .kit.messaging import (
 from .kit.parallel import (
     ChildWork,
     CPUShare,
+    NotMeasured,
     Speedup,
     Verdict,
     busy,
@@ -111,6 +112,7 @@ __all__ = [
     "Speedup",
     "Timeline",
     "TrackedLock",
+    "NotMeasured",
     "Verdict",
     "blocks",
     "busy",

@@ -25,6 +25,7 @@ from pathlib import Path
 
 from conclab import commandline, manifest
 from conclab.core import cleanup, guard
+from conclab.engine.results import NOT_MEASURED
 from conclab.grading.runner import child_env, run_in_own_group
 from conclab.manifest import Topic, tomllib
 
@@ -134,6 +135,18 @@ class Run:
     def failed(self) -> list[str]:
         return [name for name, outcome in self.outcomes.items() if outcome == "failed"]
 
+    def unmeasured(self) -> list[str]:
+        """Tests that could not be measured (other programs had the CPUs): no fail, no pass."""
+        return [name for name, outcome in self.outcomes.items() if outcome == "unmeasured"]
+
+    def clean(self) -> bool:
+        """Nothing failed: every test passed, or could not be measured on a busy machine."""
+        return self.returncode == 0 or (self.returncode == 1 and not self.failed() and bool(self.unmeasured()))
+
+    def unmeasured_text(self) -> str:
+        found = self.unmeasured()
+        return f", {len(found)} could not be measured (a busy machine): {', '.join(found)}" if found else ""
+
     def passed(self) -> list[str]:
         return [name for name, outcome in self.outcomes.items() if outcome == "passed"]
 
@@ -155,7 +168,8 @@ def read_report(xml_path: Path, messages: dict[str, str] | None = None) -> tuple
         name = f"{classname.rsplit('.', 1)[-1]}::{case.get('name')}" if classname else case.get("name", "")
         failure = case.find("failure") if case.find("failure") is not None else case.find("error")
         if failure is not None:
-            outcome = "failed"
+            text = failure.text or failure.get("message", "")
+            outcome = "unmeasured" if text.lstrip().startswith(NOT_MEASURED) else "failed"
             if messages is not None and name not in messages:
                 messages[name] = failure.text or failure.get("message", "")
         elif case.find("skipped") is not None:
@@ -268,9 +282,9 @@ def check_variant(variant: Mutant, workdir: Path, args: list[str] = ()) -> tuple
     run = run_pytest([f"graders/{variant.topic.id}", f"exercises/{variant.topic.id}"], impl=impl, args=args)
     if run.refused:
         return False, f"refused by the guard: {run.refused[0]}", run
-    if run.returncode != 0:
+    if not run.clean():
         return False, f"failed: {', '.join(run.failed()) or f'pytest exited with {run.returncode}'}", run
-    return True, f"{len(run.passed())} passed", run
+    return True, f"{len(run.passed())} passed{run.unmeasured_text()}", run
 
 
 def mutant_budget(mutant: Mutant) -> float:
@@ -286,11 +300,11 @@ def _check_once(topics: list[manifest.Topic], kinds: list[str], args: list[str],
     if "solutions" in kinds:
         paths = [f"graders/{t.id}" for t in topics] + [f"exercises/{t.id}" for t in topics]
         run = run_pytest(paths, impl=manifest.course_root() / "solutions", args=args)
-        ok = run.returncode == 0 and not run.left and not run.refused
+        ok = run.clean() and not run.left and not run.refused
         failures += not ok
         print(
             f"{'ok  ' if ok else 'FAIL'} solutions pass{label}   {run.duration:6.1f} s  "
-            f"{len(run.passed())} passed, {len(run.failed())} failed{run.left_text()}",
+            f"{len(run.passed())} passed, {len(run.failed())} failed{run.unmeasured_text()}{run.left_text()}",
             flush=True,
         )
         if not ok:

@@ -3,7 +3,8 @@ happens later (a crash, an os._exit in student code, a run stopped from outside)
 graded so far keep their result:
 
     {"kind": "collected", "tests": [{"nodeid", "name", "weight"}, ...]}
-    {"kind": "test", "nodeid", "outcome": "passed" | "failed" | "skipped", "duration", "message"}
+    {"kind": "test", "nodeid", "outcome": "passed" | "failed" | "skipped" | "error", "duration", "message"}
+                                        error: could not be measured (a busy machine), to grade again
     {"kind": "integrity", "message"}    the code under test replaced a grader's tool: every test fails
     {"kind": "complete", "exitstatus": 0}
 

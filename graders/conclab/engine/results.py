@@ -4,12 +4,13 @@ switches), set-up, call and tear-down folded into one result, weights from the m
 
 from __future__ import annotations
 
+import traceback
 from pathlib import Path
 
 import pytest
 
 from conclab.core import diagnose
-from conclab.kit import state
+from conclab.kit import parallel, state
 
 from . import calls, integrity, report, session
 
@@ -21,7 +22,30 @@ def _not_written_yet(exc: BaseException) -> str:
     return f"{name} is not written yet: it raises NotImplementedError{where}.\nReplace the TODO there with your code."
 
 
+#: How a test that could not be measured begins its message (dev check and the reports know it by this).
+NOT_MEASURED = "Could not be measured:"
+
+
+def not_measured(call: pytest.CallInfo) -> bool:
+    """Whether the test ended in a grader's NotMeasured (a busy machine), raised by the
+    graders' measuring itself: one that came through the student's code is a plain failure."""
+    if call.excinfo is None or not call.excinfo.errisinstance(parallel.NotMeasured):
+        return False
+    frames = traceback.extract_tb(call.excinfo.tb)
+    inner = Path(frames[-1].filename).resolve() if frames else None
+    return diagnose.student_frame(call.excinfo.tb) is None and inner == Path(parallel.__file__).resolve()
+
+
 def explain_failure(item: pytest.Item, call: pytest.CallInfo, test_report: pytest.TestReport) -> None:
+    if not_measured(call):
+        topic = session.topic_of(item)
+        rerun = f"conclab grade --topic {topic.id}" if topic else "conclab grade"
+        test_report.longrepr = (
+            f"{NOT_MEASURED} {call.excinfo.value}\nIt scores nothing yet and is not a fail: grade it again when the "
+            f"machine is quieter ({rerun})."
+        )
+        test_report.user_properties.append(("conclab_outcome", "error"))
+        return
     if call.excinfo is not None and call.excinfo.errisinstance(NotImplementedError):
         test_report.longrepr = _not_written_yet(call.excinfo.value)
         return
@@ -58,9 +82,13 @@ def record(test_report: pytest.TestReport) -> None:
         return
     entry = run.pending.setdefault(test_report.nodeid, {"outcome": "passed", "duration": 0.0, "message": ""})
     entry["duration"] += test_report.duration
-    message = dict(test_report.user_properties).get("conclab_message", "")
+    properties = dict(test_report.user_properties)
+    message = properties.get("conclab_message", "")
     if test_report.failed and entry["outcome"] != "failed":
-        entry.update(outcome="failed", message=message)
+        # "error": could not be measured; a failure in another phase still makes it a fail
+        outcome = properties.get("conclab_outcome", "failed")
+        if outcome == "failed" or entry["outcome"] != "error":
+            entry.update(outcome=outcome, message=message)
     elif test_report.skipped and entry["outcome"] == "passed":
         entry.update(outcome="skipped", message=message)
     if test_report.when == "teardown":

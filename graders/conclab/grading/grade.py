@@ -41,7 +41,7 @@ def topic_timeout(topic: manifest.Topic) -> float:
 @dataclass
 class TestResult:
     name: str
-    status: str  # pass, fail or skip
+    status: str  # pass, fail, skip or error (could not be measured: worth nothing yet, graded again later)
     score: float
     max_score: float
     message: str
@@ -55,7 +55,7 @@ class TopicResult:
     status: str  # pass, fail or error
     score: float
     max_score: float
-    message: str = ""  # why the topic could not be graded (status error)
+    message: str = ""  # why the topic could not be graded, or not all of it (status error)
     duration: float = 0.0
     integrity: str = ""  # for the instructor: what the code under test did that grading refuses
     tests: list[TestResult] = field(default_factory=list)
@@ -117,7 +117,7 @@ def score_topic(
     judged = sum(w for nodeid, w in weights.items() if results[nodeid]["outcome"] != "skipped")
     for test in collected:
         outcome = results[test["nodeid"]]
-        status = {"passed": "pass", "failed": "fail", "skipped": "skip"}[outcome["outcome"]]
+        status = {"passed": "pass", "skipped": "skip", "error": "error"}.get(outcome["outcome"], "fail")
         maximum = 0.0 if status == "skip" or not judged else topic.points * weights[test["nodeid"]] / judged
         result.tests.append(
             TestResult(
@@ -130,8 +130,24 @@ def score_topic(
             )
         )
     result.score = round(sum(t.score for t in result.tests), 6) if judged else float(topic.points)
-    result.status = "pass" if all(t.status != "fail" for t in result.tests) else "fail"
+    unmeasured = [t.name for t in result.tests if t.status == "error"]
+    if any(t.status == "fail" for t in result.tests):
+        result.status = "fail"
+    elif unmeasured:
+        result.status = "error"
+        result.message = (
+            f"{len(unmeasured)} test(s) could not be measured, because other programs kept the CPUs busy "
+            f"({', '.join(repr(n) for n in unmeasured[:3])}): they score nothing yet, and are not fails. "
+            f"Grade this topic again when the machine is quieter: conclab grade --topic {topic.id}"
+        )
+    else:
+        result.status = "pass"
     return result
+
+
+def unmeasured(result: TopicResult) -> bool:
+    """Whether the topic failed nothing but has tests that could not be measured."""
+    return result.status == "error" and any(t.status == "error" for t in result.tests)
 
 
 def grade_topic(
@@ -305,7 +321,7 @@ class Report:
         """Gradescope's results.json: one entry per grader (one per topic that could not be graded)."""
         tests = []
         for topic in self.topics:
-            if topic.status == "error":
+            if topic.status == "error" and not topic.tests:
                 tests.append(
                     {
                         "name": f"{topic.id}: {topic.title}",

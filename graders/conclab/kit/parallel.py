@@ -32,7 +32,7 @@ from time import thread_time as _thread_time
 import psutil
 import pytest
 
-from conclab.core import cleanup
+from conclab.core import cleanup, cpus
 from conclab.core.cpus import usable_cpus
 
 from .vocabulary import expect, time_left
@@ -73,6 +73,7 @@ class ChildWork:
     cpu_by_pid: dict[int, float] = field(default_factory=dict)
     wall: float = 0.0
     cpu: float = 0.0
+    others: float | None = None  # CPUs other programs kept busy meanwhile (None: not known here)
 
     def __enter__(self) -> ChildWork:
         self._me = psutil.Process()
@@ -80,6 +81,7 @@ class ChildWork:
         self._rusage = _children_rusage()
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._sample, name="grader:child-sampler", daemon=True)
+        self._busy, self._own = cpus.busy_now(), _process_time()
         self._started = _clock()
         self._thread.start()
         return self
@@ -106,6 +108,7 @@ class ChildWork:
 
     def __exit__(self, *exc: object) -> None:
         self.wall = _clock() - self._started
+        busy, own = cpus.busy_now(), _process_time() - self._own
         self._read()
         self._stop.set()
         self._thread.join()
@@ -115,6 +118,7 @@ class ChildWork:
             self.cpu_by_pid.pop(pid, None)
         sampled = sum(self.cpu_by_pid.values())
         self.cpu = max(sampled, _children_rusage() - self._rusage)
+        self.others = cpus.others_took(self._busy, busy, own + self.cpu, self.wall)
 
     def pids(self, share: float = 0.1) -> list[int]:
         """Children that did at least `share` of the children's CPU work."""
@@ -150,6 +154,23 @@ def speedup(serial: Callable[[], object], parallel: Callable[[], object], rounds
     return Speedup(best_serial, best_parallel)
 
 
+#: A run had the CPUs it needed when other programs kept at most this much of one CPU busy.
+FAIR = 0.3
+
+
+class NotMeasured(Exception):
+    """Raised by a grader when what it measures could not be measured, because other
+    programs took the CPUs: the test is reported as "could not be measured" (worth nothing
+    yet, to be graded again), not as a fail.  The code under test cannot raise it to the
+    same effect: one raised through the student's code is an ordinary failure."""
+
+
+def fair(work: ChildWork, needed: int) -> bool:
+    """Whether the run had the `needed` CPUs, others' programs aside (an unknown load counts
+    as fair: where it cannot be read, every run is judged)."""
+    return work.others is None or usable_cpus() - work.others >= needed - FAIR
+
+
 @dataclass
 class Verdict:
     size: int
@@ -158,9 +179,16 @@ class Verdict:
     use_parallel: float  # ... and with 2
     workers_seen: int  # child processes that did a share of the work with 2 workers
     rounds: int = 0  # how many times each was run
+    fair_rounds: int = 0  # rounds in which both runs had the CPUs they needed
+    others: float | None = None  # CPUs other programs kept busy in the quietest run with 2 workers
 
     def convincing(self, ratio: float = 1.1) -> bool:
         return self.workers_seen >= 2 and self.times.ratio >= ratio and self.use_parallel >= 1.05 * self.use_serial
+
+    @property
+    def measured(self) -> bool:
+        """Whether the verdict rests on rounds that had the CPUs (else: the machine was busy)."""
+        return self.fair_rounds >= 2 or self.convincing() or self.workers_seen < 2
 
 
 def judge_speedup(
@@ -176,10 +204,12 @@ def judge_speedup(
     First the work grows (size doubles, up to `limit`) until one worker needs at least a
     second and eight times the time of the smallest run, so that computing, not starting
     processes, is what gets measured; then both are run `rounds` times, interleaved, and
-    the best times count.  When another program took the CPUs meanwhile, the verdict may
-    not convince yet: more rounds follow, up to `max_rounds`, each a fresh chance to time
-    both in a quiet moment.  Code that does not compute in two processes gains nothing from
-    more rounds (it shows one worker), so it gets none.
+    the best times count.  Each run also notes how much of the CPUs other programs took
+    meanwhile (ChildWork.others).  When the verdict does not convince yet and other programs
+    took the CPUs, more rounds follow, up to `max_rounds`, each a fresh chance to time both
+    in a quiet moment; the verdict then rests on the rounds that had the CPUs (`measured`
+    says whether there were enough of them).  Code that does not compute in two processes
+    gains nothing from more rounds (it shows one worker), so it gets none.
 
     All of it fits in the test's time budget (time_left()): the work stops growing while
     the rounds at the next size might not fit in half of what is left, and no round starts
@@ -200,32 +230,45 @@ def judge_speedup(
         if one.wall >= max(1.0, 8 * overhead) or size >= limit or not fits(2 * (2 + 4 * rounds) * one.wall):
             break
         size *= 2
-    works: dict[int, list[ChildWork]] = {1: [], 2: []}
+    pairs: list[tuple[ChildWork, ChildWork]] = []
 
-    def timed(workers: int) -> None:
-        with ChildWork() as work:
-            run(size, workers)
-        works[workers].append(work)
-
-    def verdict() -> Verdict:
-        best_two = max(works[2], key=lambda work: work.cpu_over_wall)
-        times = Speedup(min(w.wall for w in works[1]), min(w.wall for w in works[2]))
+    def verdict_of(chosen: list[tuple[ChildWork, ChildWork]]) -> Verdict:
+        ones, twos = [one for one, _ in chosen], [two for _, two in chosen]
+        best_two = max(twos, key=lambda work: work.cpu_over_wall)
+        others = [two.others for two in [two for _, two in pairs] if two.others is not None]
         return Verdict(
             size,
-            times,
-            max(w.cpu_over_wall for w in works[1]),
+            Speedup(min(w.wall for w in ones), min(w.wall for w in twos)),
+            max(w.cpu_over_wall for w in ones),
             best_two.cpu_over_wall,
             len(best_two.pids()),
-            len(works[2]),
+            len(pairs),
+            sum(fair(one, 1) and fair(two, 2) for one, two in pairs),
+            min(others) if others else None,
         )
 
+    def verdict() -> Verdict:
+        judged = verdict_of(pairs)
+        if judged.convincing() or judged.workers_seen < 2:
+            return judged
+        quiet = [(one, two) for one, two in pairs if fair(one, 1) and fair(two, 2)]
+        if len(quiet) >= 2 and len(quiet) < len(pairs):  # judged on the rounds that had the CPUs
+            on_quiet = verdict_of(quiet)
+            on_quiet.rounds, on_quiet.fair_rounds, on_quiet.others = judged.rounds, judged.fair_rounds, judged.others
+            return on_quiet
+        return judged
+
     for done in range(1, max(rounds, max_rounds) + 1):
-        timed(1)
-        timed(2)
-        if done >= rounds and (verdict().convincing() or verdict().workers_seen < 2):
-            break
-        last_round = works[1][-1].wall + works[2][-1].wall
-        if not fits(3 * last_round + 2.0):
+        with ChildWork() as one:
+            run(size, 1)
+        with ChildWork() as two:
+            run(size, 2)
+        pairs.append((one, two))
+        if done >= rounds:
+            judged = verdict()
+            if judged.convincing() or judged.workers_seen < 2 or judged.fair_rounds >= rounds:
+                break
+        if not fits(3 * (one.wall + two.wall) + 2.0):
             break
     return verdict()
 
@@ -234,7 +277,8 @@ def expect_speedup(run: Callable[[int, int], object], size: int, limit: int, wha
     """The speed-up check of every CPU-bound topic: run(size, workers) must compute in
     worker processes and be clearly faster with two of them than with one (see
     judge_speedup).  what(size) names the call for the student, e.g. "count_primes([N] * 4)".
-    Skipped, saying why, with fewer than two usable CPUs."""
+    Skipped, saying why, with fewer than two usable CPUs; NotMeasured when other programs
+    kept the CPUs busy in every round."""
     needs_cpus(2)
     # Only whether worker processes show up counts here (a small run may take less CPU than
     # the clock can see); a run so short that, on a busy machine, its workers came and went
@@ -252,13 +296,25 @@ def expect_speedup(run: Callable[[int, int], object], size: int, limit: int, wha
     )
     verdict = judge_speedup(run, size, limit)
     expect(verdict.workers_seen >= 2, f"{what(verdict.size)} with 2 workers did not compute in 2 worker processes.")
+    cpus_here = usable_cpus()
+    if not verdict.measured:
+        raise NotMeasured(
+            f"{what(verdict.size)} did compute in 2 worker processes, but other programs on this machine kept "
+            f"{verdict.others:.1f} of its {cpus_here} CPUs busy even in the quietest of {verdict.rounds} rounds of "
+            "timing runs, so a speed-up could not show. This says nothing about your code."
+        )
     on = "this free-threaded build" if not gil_enabled() else "two cores"
+    others = (
+        ""
+        if verdict.others is None
+        else f" Other programs kept less than {FAIR:g} of a CPU busy in the runs compared: the machine had the CPUs."
+    )
     expect(
         verdict.convincing(),
         f"{what(verdict.size)} took {verdict.times.serial:.2f} s with 1 worker process and "
         f"{verdict.times.parallel:.2f} s with 2 (best of {verdict.rounds} runs each): a speed-up of "
         f"{verdict.times.ratio:.2f}, expected at least 1.1 on {on}. The worker processes kept "
-        f"{verdict.use_serial:.2f} and {verdict.use_parallel:.2f} CPUs busy.",
+        f"{verdict.use_serial:.2f} and {verdict.use_parallel:.2f} CPUs busy.{others}",
     )
     return verdict
 
