@@ -7,7 +7,9 @@ import pytest
 from conclab.testing import (
     ChildWork,
     CPUShare,
+    EventLog,
     InFlight,
+    Overlap,
     busy,
     call,
     expect,
@@ -36,6 +38,29 @@ def test_fetch_all_has_workers_fetches_in_flight_and_never_more(gil, workers):
     expect(call(gil.fetch_all, [], str.upper) == [], "fetch_all([], fetch) should return [].")
 
 
+def test_fetch_all_keeps_the_input_order_when_later_fetches_finish_first(gil):
+    urls = [f"http://example.test/{i}" for i in range(6)]
+    in_flight = Overlap()
+
+    def fetch(url):  # the first url takes longest: the fetches end in reverse order
+        with in_flight:
+            threading.Event().wait(0.05 * (6 - int(url.rsplit("/", 1)[1])))
+        return url[-1]
+
+    result = call(gil.fetch_all, urls, fetch, 6, within=8)
+    expect(
+        in_flight.max >= 2,
+        "fetch_all(urls, fetch, 6) ran the 6 fetches one after another: fetches wait for the network, so run "
+        "them in threads, up to `workers` at once.",
+    )
+    expect(
+        result == list("012345"),
+        f"6 fetches with workers=6 ended in the reverse order of the urls; fetch_all should still return the "
+        f"results in the order of the urls, ['0', '1', ..., '5'], not {shown(result)}. Put each result at its "
+        "url's index, not where it happens to arrive.",
+    )
+
+
 # ------------------------------------------------------------------ count_primes (CPU bound: processes)
 
 
@@ -60,6 +85,19 @@ def test_count_primes_computes_right_in_worker_processes(gil, workers):
     expect(
         len(work.cpu_by_pid) <= workers + 1,
         f"count_primes(..., workers={workers}) started {len(work.cpu_by_pid)} processes: use `workers` of them.",
+    )
+
+
+@pytest.mark.no_chaos
+def test_count_primes_uses_two_worker_processes_by_default(gil):
+    with ChildWork() as work:
+        result = call(gil.count_primes, [30_000] * 4, within=25, what="count_primes([30000] * 4)")
+    expect(result == [3245] * 4, f"count_primes([30000] * 4) should be [3245] * 4, got {shown(result)}.")
+    pids = work.pids()
+    expect(
+        len(pids) >= 2 and len(work.cpu_by_pid) <= 3,
+        f"count_primes(limits) without `workers` should compute in 2 worker processes (workers=2 is the default); "
+        f"{len(pids)} did the computing, and {len(work.cpu_by_pid)} were started.",
     )
 
 
@@ -123,3 +161,19 @@ def test_classify_counts_only_the_calling_threads_cpu_time(gil):
         "Measure the CPU time of the calling thread (time.thread_time), not of the whole process "
         f"(time.process_time); classify said {shown(verdict)}.",
     )
+
+
+def test_classify_runs_func_once_in_the_calling_thread(gil):
+    calls = EventLog()
+
+    def classify_here():
+        return threading.current_thread(), gil.classify(lambda: calls.add(threading.current_thread()))
+
+    caller, verdict = call(classify_here, what="classify(func)")
+    expect(
+        calls.events == [caller],
+        f"classify(func) should call func() once, in the thread that called classify (its CPU time is what is "
+        f"measured); func() was called {len(calls.events)} time(s)"
+        + (", in another thread." if calls.events and caller not in calls.events else "."),
+    )
+    expect(verdict in ("cpu", "io"), f'classify should return "cpu" or "io", not {shown(verdict)}.')
