@@ -542,12 +542,19 @@ def _live_threads() -> set[threading.Thread]:
 
 
 @contextmanager
-def no_new_threads(what: str):
-    """Fail if the block returns while a thread it started is still alive."""
+def no_new_threads(what: str, ending: float = 0.0):
+    """Fail if the block returns while a thread it started is still alive.  With `ending`,
+    a thread that ends on its own within that many seconds is not left behind: a thread the
+    code rightly does not join (a server's client thread that has already left the server's
+    books) may still be running its last lines when the block returns."""
     __tracebackhide__ = True
     before = _live_threads()
     yield
-    left = sorted(_live_threads() - before, key=lambda t: t.name)
+    deadline = _now() + ending
+    while (left := _live_threads() - before) and _now() < deadline:
+        for thread in left:
+            thread.join(max(0.0, min(0.05, deadline - _now())))
+    left = sorted(left, key=lambda t: t.name)
     if left:
         names = ", ".join(repr(t.name) for t in left)
         fail(
