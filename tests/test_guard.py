@@ -288,3 +288,24 @@ def test_what_the_exercises_need_is_allowed(tmp_path, body, method):
     refusals, output = guarded(tmp_path, body, method)
     assert not refusals, output
     assert "Traceback" not in output, output
+
+
+def test_every_place_the_guard_trusts_is_a_function_of_the_course():
+    """A place of _DIRECT that names a course function no longer there would refuse the
+    course's own call (a deadlock report read as the student's inspection)."""
+    import ast
+
+    from conclab.core import guard
+
+    graders = Path(guard.__file__).resolve().parents[2]
+    gone = []
+    for places in guard._DIRECT.values():
+        for place in places:
+            path, _, name = place.partition(":")
+            if not path.startswith("conclab/"):
+                continue
+            tree = ast.parse((graders / path).read_text(encoding="utf-8"))
+            defined = {n.name for n in ast.walk(tree) if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef))}
+            if name not in defined:
+                gone.append(place)
+    assert not gone, f"the guard trusts functions that are not there: {gone}"

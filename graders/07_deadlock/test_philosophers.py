@@ -1,9 +1,10 @@
 """Graders for topic 07: philosophers.py.
 
-The forks and account locks are the graders' own TrackedLocks.  A thread that takes its
-first lock keeps it a moment before going on, so that an order of locking that can
-deadlock does deadlock, every time; the deadlock is then reported as the circle of
-threads and locks it is made of.
+The forks and account locks are the graders' own TrackedLocks.  A thread that holds a lock
+and goes to wait for another one keeps it a moment first (kit/locks.py), so that an order of
+locking that can deadlock does deadlock, every time; the deadlock is then reported as the
+circle of threads and locks it is made of.  A thread that tries its second lock with a
+timeout is kept like that on its first try only, so that backing off is never slowed.
 """
 
 import random
@@ -11,7 +12,7 @@ import threading
 
 import pytest
 
-from conclab.testing import EventLog, LockTable, call, expect, raises, run_threads
+from conclab.testing import EventLog, LockTable, call, expect, no_new_threads, raises, run_threads
 
 
 class Meals:
@@ -65,7 +66,8 @@ def test_dine_does_not_deadlock_when_every_philosopher_takes_a_fork_at_once(phil
 
 def test_every_philosopher_eats_every_meal_holding_both_forks(philosophers):
     table, forks, meals = dinner(7, first_hold=0.01)
-    table.run(philosophers.dine, forks, 8, meals.eat, what="dine(7 forks, meals=8)", within=8)
+    with no_new_threads("dine(7 forks, meals=8)"):  # it returns when all are done
+        table.run(philosophers.dine, forks, 8, meals.eat, what="dine(7 forks, meals=8)", within=8)
     meals.check(8)
 
 
@@ -73,14 +75,15 @@ def test_every_philosopher_eats_every_meal_holding_both_forks(philosophers):
 
 
 class Account:
-    """An account as transfer() gets it: .id, .lock and .balance (checked: only its own
-    lock's holder may change the balance)."""
+    """An account as transfer() gets it: .id, .lock and .balance.  Each change of the balance
+    is recorded with the locks its thread held then."""
 
     def __init__(self, table, id, balance):
         self.id = id
         self.lock = table.lock(f"the lock of account {id}")
+        self._table = table
         self._balance = balance
-        self.unlocked_writes = EventLog()
+        self.writes = EventLog()  # (thread name, the locks it held) for every change
 
     @property
     def balance(self):
@@ -88,9 +91,12 @@ class Account:
 
     @balance.setter
     def balance(self, value):
-        if self.lock.owner is not threading.current_thread():
-            self.unlocked_writes.add(threading.current_thread().name)
+        me = threading.current_thread()
+        self.writes.add((me.name, frozenset(self._table.held_by(me))))
         self._balance = value
+
+    def unlocked_writes(self):
+        return [name for name, held in self.writes.events if self.lock not in held]
 
 
 def test_transfers_in_opposite_directions_do_not_deadlock(philosophers):
@@ -136,23 +142,30 @@ def test_a_transfer_is_atomic(philosophers):
     seen = EventLog()
 
     def audit():
-        while mover.is_alive():
+        while any(mover.is_alive() for mover in movers):
             with a.lock:
-                with b.lock:
-                    seen.add(a.balance + b.balance)
+                if b.lock.acquire(timeout=0.05):  # an auditor that never holds the transfers up for long
+                    try:
+                        seen.add(a.balance + b.balance)
+                    finally:
+                        b.lock.release()
             threading.Event().wait(0.01)  # let the transfers have the locks too
 
-    def moves():
+    def moves(src, dst, amount):
         for _ in range(6):
-            philosophers.transfer(a, b, 5)
-            philosophers.transfer(b, a, 3)
+            philosophers.transfer(src, dst, amount)
 
-    mover = threading.Thread(target=moves, name="mover")
+    movers = [  # in opposite directions, at the same time
+        threading.Thread(target=moves, args=(a, b, 5), name="mover 1"),
+        threading.Thread(target=moves, args=(b, a, 3), name="mover 2"),
+    ]
 
     def both():
-        mover.start()
+        for mover in movers:
+            mover.start()
         audit()
-        mover.join()
+        for mover in movers:
+            mover.join()
 
     table.run(both, what="transfers while an auditor checks the total", within=9)
     wrong = sorted({total for total in seen.events if total != 1000})
@@ -161,9 +174,18 @@ def test_a_transfer_is_atomic(philosophers):
         f"An auditor holding both locks saw the total at {wrong[:3]} instead of 1000: money was "
         "missing in the middle of a transfer. Hold both locks for the whole transfer.",
     )
-    writes = a.unlocked_writes.events + b.unlocked_writes.events
+    halfway = [
+        (account.id, name)
+        for account in (a, b)
+        for name, held in account.writes.events
+        if name.startswith("mover") and not {a.lock, b.lock} <= held
+    ]
     expect(
-        not writes, f"A balance was changed by a thread that did not hold that account's lock ({len(writes)} times)."
+        not halfway,
+        f"transfer() changed a balance while it did not hold both accounts' locks ({len(halfway)} of "
+        f"{len(a.writes) + len(b.writes)} changes, the first of account {halfway[0][0] if halfway else ''}): "
+        "another thread could see the money missing in the middle of the transfer. Take both locks, then "
+        "change both balances, then let both go.",
     )
     expect(
         (a.balance, b.balance) == (488, 512),
@@ -215,5 +237,10 @@ def test_many_transfers_between_many_accounts(philosophers):
         lambda: run_threads(6, worker, within=8, what="transfer"), what="6 threads making 150 transfers", within=9
     )
     balances = [account.balance for account in accounts]
+    unlocked = [name for account in accounts for name in account.unlocked_writes()]
+    expect(
+        not unlocked,
+        f"A balance was changed {len(unlocked)} times by a thread that did not hold that account's lock.",
+    )
     expect(sum(balances) == 500, f"Money appeared or vanished: the balances add up to {sum(balances)}, not 500.")
     expect(min(balances) >= 0, f"An account went below zero ({balances}): check the balance after taking the locks.")

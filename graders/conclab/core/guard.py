@@ -309,7 +309,7 @@ _DIRECT = {
         "conclab/core/cleanup.py:close_pools",
         "conclab/core/diagnose.py:describe",
         "conclab/core/diagnose.py:report",
-        "conclab/kit/locks.py:describe",
+        "conclab/kit/locks.py:_circle_lines",
         "conclab/kit/vocabulary.py:stuck_report",
         "conclab/engine/chaos.py:start",
         "conclab/engine/chaos.py:stop",

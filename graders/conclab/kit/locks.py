@@ -5,13 +5,18 @@
     table.run(dine, forks, 3, eat, what="dine(...)", within=8)
 
 Every TrackedLock knows which thread holds it, and the table knows which thread waits
-for which lock.  `first_hold` makes a thread that takes its first lock keep it a moment
-before going on, so that a program that can deadlock does deadlock, every time.  While
-the call runs, the table looks for a circle of threads each waiting, without a timeout,
-for a lock held by the next one: that is a deadlock for certain.  It then breaks it (the
-waiting acquire() calls raise DeadlockBroken, so the student's threads end) and fails
-the test with the circle spelled out: "Thread-2 holds fork 3 and waits for fork 4, held
-by Thread-3, ...".
+for which lock.  `first_hold` provokes the deadlocks: a thread that holds a lock and goes
+to wait for another one without a timeout keeps what it holds a moment first, every time,
+so that the others take their first locks meanwhile and a program that can deadlock does
+deadlock, every time.  A thread that holds a lock and tries another one with a timeout or
+without blocking (the try-and-back-off strategy) is kept like that on its first try only:
+the threads meet once, and their retries are never slowed, so backing off finishes as fast
+as with plain locks.  While the call runs, the table looks for a circle of threads each
+waiting, without a timeout, for a lock held by the next one: that is a deadlock for
+certain.  It then breaks it (the waiting acquire() calls raise DeadlockBroken, so the
+student's threads end) and fails the test with the circle spelled out: "Thread-2 holds
+fork 3 and waits for fork 4, held by Thread-3, ...".  A call that does not finish in time
+is stopped the same way, with the circle of timed waits it may be in (a livelock).
 """
 
 from __future__ import annotations
@@ -53,8 +58,10 @@ class TrackedLock:
         if not blocking and timeout != -1:
             raise ValueError("can't specify a timeout for a non-blocking call")
         me = threading.current_thread()
-        first = not self._table.held_by(me)
+        if self._table.broken:
+            raise DeadlockBroken(f"{me.name} took {self.name} after the graders had stopped the call")
         deadline = None if timeout is None or timeout < 0 else _now() + timeout
+        self._table._hold_back(me, untimed=blocking and deadline is None)
         with self._cond:
             if self.owner is not None and blocking:
                 self._table._waiting(me, self, timed=deadline is not None)
@@ -72,8 +79,6 @@ class TrackedLock:
             finally:
                 self._table._done_waiting(me)
         self._table._acquired(me, self)
-        if first and self._table.first_hold:
-            _sleep(self._table.first_hold)
         return True
 
     def release(self) -> None:
@@ -113,6 +118,7 @@ class LockTable:
         self._holds: dict[threading.Thread, list[TrackedLock]] = {}
         self._waits: dict[threading.Thread, tuple[TrackedLock, bool]] = {}
         self._locks: list[TrackedLock] = []
+        self._tried: set[threading.Thread] = set()  # threads kept back once before a timed try
 
     def lock(self, name: str) -> TrackedLock:
         lock = TrackedLock(name, self)
@@ -126,6 +132,21 @@ class LockTable:
             lock._wake_all()
 
     # -- bookkeeping, called by the locks
+    def _hold_back(self, thread: threading.Thread, untimed: bool) -> None:
+        """Keep a thread that holds a lock a moment before it reaches for another: every
+        time before a wait without a timeout, only the first time before a timed or
+        non-blocking try (retries of a back-off go at full speed)."""
+        if not self.first_hold:
+            return
+        with self._guard:
+            if not self._holds.get(thread):
+                return
+            if not untimed:
+                if thread in self._tried:
+                    return
+                self._tried.add(thread)
+        _sleep(self.first_hold)
+
     def held_by(self, thread: threading.Thread) -> list[TrackedLock]:
         with self._guard:
             return list(self._holds.get(thread, ()))
@@ -149,10 +170,11 @@ class LockTable:
                 held.remove(lock)
 
     # -- deadlock detection
-    def cycle(self) -> list[tuple[threading.Thread, TrackedLock]] | None:
-        """A circle of threads, each waiting without a timeout for a lock the next one holds."""
+    def cycle(self, timed: bool = False) -> list[tuple[threading.Thread, TrackedLock]] | None:
+        """A circle of threads, each waiting without a timeout for a lock the next one holds
+        (with `timed`, waits with a timeout count too)."""
         with self._guard:
-            waits = {t: lock for t, (lock, timed) in self._waits.items() if not timed}
+            waits = {t: lock for t, (lock, is_timed) in self._waits.items() if timed or not is_timed}
         for start in waits:
             path: list[tuple[threading.Thread, TrackedLock]] = []
             seen: set[threading.Thread] = set()
@@ -165,9 +187,9 @@ class LockTable:
                 return path[[t for t, _ in path].index(thread) :]
         return None
 
-    def describe(self, circle: list[tuple[threading.Thread, TrackedLock]]) -> str:
+    def _circle_lines(self, circle: list[tuple[threading.Thread, TrackedLock]]) -> list[str]:
         frames = sys._current_frames()
-        lines = ["Deadlock: these threads wait for each other in a circle, so none of them can ever go on:"]
+        lines = []
         for thread, wanted in circle:
             held = self.held_by(thread)
             holds = " and ".join(lock.name for lock in held) or "nothing"
@@ -176,11 +198,38 @@ class LockTable:
             mine = diagnose.where(frames.get(thread.ident))  # type: ignore[arg-type]
             if mine:
                 lines.append(f"      waiting at {mine[0]}")
+        return lines
+
+    def describe(self, circle: list[tuple[threading.Thread, TrackedLock]]) -> str:
+        lines = ["Deadlock: these threads wait for each other in a circle, so none of them can ever go on:"]
+        lines += self._circle_lines(circle)
         lines.append(
             "Each thread took one lock and then waited for one that another thread had taken first. "
             "Break the circle: take the locks in one global order, limit how many threads compete, "
             "or give up the first lock when the second is not free."
         )
+        return "\n".join(lines)
+
+    def _too_slow(self, what: str, within: float, job: testing.Job) -> str:
+        circle = self.cycle(timed=True)
+        for _ in range(10):  # threads that retry are between two tries now and then
+            if circle:
+                break
+            _sleep(_POLL)
+            circle = self.cycle(timed=True)
+        lines = [f"{what} did not finish within {within:g} s."]
+        if circle:
+            lines.append(
+                "When it was stopped, these threads were waiting for each other in a circle, each trying with a "
+                "timeout for a lock the next one holds:"
+            )
+            lines += self._circle_lines(circle)
+            lines.append(
+                "A try that times out helps only if the thread then lets go of the lock it holds (and waits a "
+                "random moment before it tries again); trying again and again while holding it waits for ever."
+            )
+        else:
+            lines.append(testing.stuck_report([job]))
         return "\n".join(lines)
 
     def run(self, fn: Callable, *args: Any, what: str, within: float = testing.WAIT, settle: float = 0.3) -> Any:
@@ -201,7 +250,10 @@ class LockTable:
                 job.wait(2.0)
                 testing.fail(message)
             if _now() > deadline:
-                testing.fail(f"{what} did not finish within {within:g} s.\n{testing.stuck_report([job])}")
+                message = self._too_slow(what, within, job)
+                self.break_deadlock()  # the student's threads end at their next lock
+                job.wait(2.0)
+                testing.fail(message)
         if self.misuse:
             testing.fail("Locks were used wrongly: " + "; ".join(self.misuse[:3]))
         return job.result(0)
