@@ -25,7 +25,8 @@ def _serve(func: Callable[[Any], Any], conn: Any, parent_end: Any) -> None:
 def pipe_map(func: Callable[[Any], Any], items: Iterable[Any]) -> list:
     """func(item) for every item, computed in ONE child process linked by a Pipe.  The
     parent sends each item and receives the result; when it has sent everything it closes
-    its end, the child sees EOFError and exits.  Returns after the child has exited."""
+    its end, the child sees EOFError and exits.  Returns after the child has exited.  If the
+    child dies, or func raises in it, raises an exception instead of waiting for ever."""
     parent_end, child_end = multiprocessing.Pipe()
     child = multiprocessing.Process(target=_serve, args=(func, child_end, parent_end))
     child.start()
@@ -48,7 +49,8 @@ def _produce(p: int, count: int, conn: Any) -> None:
 def gather(n_producers: int, count: int, timeout: float) -> list[int]:
     """Start n_producers processes, each with its own Pipe; producer p sends p * 1000 + i
     for i < count.  Receive from all of them as data arrives, and return every number
-    received, sorted, once every pipe is at EOF or `timeout` seconds have passed."""
+    received, sorted, once every pipe is at EOF or `timeout` seconds have passed.  A producer
+    that dies or stops sending must not hang it: leave no producer running."""
     # TODO: reading one producer after the other with a blocking recv() hangs on a
     #       producer that stops sending. Use multiprocessing.connection.wait(readers,
     #       timeout) to read whichever pipe has data, until every pipe is at EOF or the

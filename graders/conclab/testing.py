@@ -28,6 +28,7 @@ Processes and speed-ups (kit/parallel.py, core/cleanup.py):
 Locks whose deadlocks are explained (kit/locks.py): LockTable, TrackedLock
 Programs that talk over connections (kit/messaging.py): ServerProgram, ClientProcesses, ...
 Functions for worker processes (kit/workers.py): `workers`, importable under every start method
+A child that gets stuck but still ends when signalled (kit/stuck.py): StuckChild
 
 Nothing here waits without a bound, and every failure says what was expected, what
 happened and where the student's threads are.
@@ -63,6 +64,7 @@ from .kit.parallel import (
     needs_cpus,
     speedup,
 )
+from .kit.stuck import StuckChild
 from .kit.vocabulary import (
     BLOCK,
     WAIT,
@@ -110,6 +112,7 @@ __all__ = [
     "Rendezvous",
     "ServerProgram",
     "Speedup",
+    "StuckChild",
     "Timeline",
     "TrackedLock",
     "NotMeasured",

@@ -24,7 +24,8 @@ def _serve(func: Callable[[Any], Any], conn: Any, parent_end: Any) -> None:
 def pipe_map(func: Callable[[Any], Any], items: Iterable[Any]) -> list:
     """func(item) for every item, computed in ONE child process linked by a Pipe.  The
     parent sends each item and receives the result; when it has sent everything it closes
-    its end, the child sees EOFError and exits.  Returns after the child has exited."""
+    its end, the child sees EOFError and exits.  Returns after the child has exited.  If the
+    child dies, or func raises in it, raises an exception instead of waiting for ever."""
     parent_end, child_end = multiprocessing.Pipe()
     child = multiprocessing.Process(target=_serve, args=(func, child_end, parent_end))
     child.start()
@@ -51,15 +52,16 @@ def _produce(p: int, count: int, conn: Any) -> None:
 def gather(n_producers: int, count: int, timeout: float) -> list[int]:
     """Start n_producers processes, each with its own Pipe; producer p sends p * 1000 + i
     for i < count.  Receive from all of them as data arrives, and return every number
-    received, sorted, once every pipe is at EOF or `timeout` seconds have passed."""
+    received, sorted, once every pipe is at EOF or `timeout` seconds have passed.  A producer
+    that dies or stops sending must not hang it: leave no producer running."""
     deadline = time.monotonic() + timeout
-    readers, producers = [], []
+    readers, producers = {}, []  # readers: each pipe not at EOF yet, and its producer
     for p in range(n_producers):
         reader, writer = multiprocessing.Pipe(duplex=False)
         process = multiprocessing.Process(target=_produce, args=(p, count, writer))
         process.start()
         writer.close()  # only the producer writes: our copy would keep the pipe from EOF
-        readers.append(reader)
+        readers[reader] = process
         producers.append(process)
     received = []
     try:
@@ -67,18 +69,16 @@ def gather(n_producers: int, count: int, timeout: float) -> list[int]:
             remaining = deadline - time.monotonic()
             if remaining <= 0:
                 break
-            for conn in wait(readers, timeout=remaining):
+            for conn in wait(list(readers), timeout=remaining):
                 try:
                     received.append(conn.recv())
                 except EOFError:  # that producer has finished (or died)
-                    readers.remove(conn)
+                    del readers[conn]
                     conn.close()
     finally:
-        for conn in readers:
+        for conn, process in readers.items():  # not at EOF when the time was up: stuck, or slow
             conn.close()
+            process.terminate()
         for process in producers:
-            process.join(0.5)
-            if process.is_alive():  # stuck: stop it (SIGKILL also ends a stopped process)
-                process.kill()
-                process.join()
+            process.join()
     return sorted(received)
