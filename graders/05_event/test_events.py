@@ -7,7 +7,7 @@ from time import monotonic
 
 import pytest
 
-from conclab.testing import BLOCK, EventLog, blocks, call, expect, lines_run_while, shown, start, wait_until
+from conclab.testing import BLOCK, EventLog, blocks, call, expect, lines_run_while, shown, start
 
 
 def _uses_threading_event(module) -> bool:
@@ -59,6 +59,11 @@ def test_set_wakes_every_waiter(events):
         waiter.wait(max(0.0, deadline - monotonic()))
     woken = [not w.running and w.value is True for w in waiters]
     expect(
+        any(woken),
+        "set() woke none of the 5 threads waiting in wait(): set the flag and call notify_all() on the "
+        "condition, under its lock.",
+    )
+    expect(
         all(woken),
         f"set() should wake all 5 waiting threads, but {woken.count(True)} returned True. "
         "Use notify_all(): notify() wakes only one.",
@@ -69,6 +74,11 @@ def test_wait_with_timeout_returns_true_when_set_in_time(events):
     event = events.Event()
     job = blocks(event.wait, 5, what="wait(5)")
     call(event.set)
+    expect(
+        job.wait(3),
+        "wait(5) was still waiting 3 s after set(): set() must wake the waiting threads (notify_all()), "
+        "not leave them asleep until their timeout.",
+    )
     expect(job.result() is True, f"wait(5) should return True when the Event is set in time; it {outcome(job)}.")
 
 
@@ -95,6 +105,15 @@ def test_a_waiter_woken_by_set_returns_true_even_if_cleared_at_once(events):
         waiter.finished()
         if waiter.value is not True:
             break
+    if waiter.value is not True:
+        probe_event = events.Event()
+        probe = blocks(probe_event.wait, 2, what="wait(2)")
+        call(probe_event.set)
+        expect(
+            probe.wait(1.5) and probe.value is True,
+            "set() does not wake a thread waiting in wait(): a wait(2) was still waiting 1.5 s after set(). "
+            "set() must notify_all() the condition the waiters wait on.",
+        )
     expect(
         waiter.value is True,
         f"A thread waiting in wait(1) was woken by set(), but wait() returned "
@@ -127,11 +146,29 @@ def test_ticker_ticks_every_interval_and_stops_within_a_fraction_of_it(events):
         started = monotonic()
         ticker.start()
         ticks = 1 if attempt else 2  # the first attempt checks the ticking as well
-        wait_until(lambda: len(calls) >= ticks, within=5, what=f"{ticks} tick(s) of a Ticker(1.0)")
+        deadline = monotonic() + 5
+        while len(calls) < ticks and monotonic() < deadline:
+            threading.Event().wait(0.01)
+        expect(
+            len(calls) >= ticks,
+            f"A Ticker(1.0) ticked {len(calls)} time(s) in 5 s"
+            + (
+                ", and then its thread ended: run() should go on calling callback() every interval until stop()."
+                if not ticker.is_alive()
+                else f"; it should have ticked {ticks} time(s), once every interval."
+            ),
+        )
         first = calls.events[0] - started
         expect(
             first >= 0.9, f"The first tick came {first:.2f} s after start(); it should come one interval (1.0 s) after."
         )
+        if ticks == 2:
+            second = calls.events[1] - started
+            expect(
+                second >= 1.9,
+                f"The second tick came {second:.2f} s after start(); it should come two intervals (2.0 s) after: "
+                "wait a whole interval again after each tick.",
+            )
         expect(
             len(calls) == ticks, f"After {ticks} interval(s) there should be {ticks} tick(s), there were {len(calls)}."
         )
