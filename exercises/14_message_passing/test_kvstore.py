@@ -5,7 +5,7 @@ client must not hold up the others; concurrent puts must all arrive), send malfo
 requests, connect with a wrong authkey or none, and hang up in the middle of requests.
 """
 
-from conclab.testing import ServerProgram, call, expect, fail, server_thread
+from conclab.testing import ServerProgram, call, expect, fail, server_thread, start
 
 
 def test_put_and_get_through_a_server_thread(kvstore):
@@ -24,6 +24,20 @@ def test_a_missing_key_raises_keyerror(kvstore):
             except KeyError:
                 return
             fail(f"get('never stored') returned {got!r}; it should raise KeyError.")
+
+
+def test_a_second_client_is_served_while_the_first_stays_connected(kvstore):
+    with server_thread(kvstore) as server:
+        with call(kvstore.KVClient, server.address, server.test_authkey, within=5) as first:
+            call(first.put, "first", 1, within=5)
+            second = start(kvstore.KVClient, server.address, server.test_authkey, what="a second KVClient(...)")
+            if not second.wait(5):
+                fail("While one client stayed connected, a second client could not even connect within 5 s: the "
+                     "server serves one client at a time. Serve each client in a thread of its own, and go straight "
+                     "back to accept().")
+            with second.result() as kv:
+                got = call(kv.get, "first", within=5)
+                expect(got == 1, f"The second client should see what the first one put: get('first') gave {got!r}.")
 
 
 def test_the_server_program_serves_and_stops(kvstore, tmp_path):

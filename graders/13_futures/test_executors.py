@@ -11,6 +11,8 @@ from conclab.testing import (
     ChildWork,
     EventLog,
     InFlight,
+    Overlap,
+    Rendezvous,
     call,
     expect,
     expect_speedup,
@@ -30,13 +32,14 @@ TIMEOUTS = (TimeoutError, concurrent.futures.TimeoutError)  # the same class fro
 
 def test_fetch_all_maps_every_url_to_its_result_or_its_exception(executors):
     errors = {f"http://example.test/{i}": KeyError(f"no page {i}") for i in (1, 4)}
+    urls = [f"http://example.test/{i}" for i in range(6)]
 
     def fetch(url):
+        time.sleep(0.03 * (len(urls) - urls.index(url)))  # the last url of the list is the first to finish
         if url in errors:
             raise errors[url]
         return url.upper()
 
-    urls = [f"http://example.test/{i}" for i in range(6)]
     with no_new_threads("fetch_all"):
         try:
             result = call(executors.fetch_all, urls, fetch, within=5, what="fetch_all(6 urls, fetch)")
@@ -51,10 +54,23 @@ def test_fetch_all_maps_every_url_to_its_result_or_its_exception(executors):
         f"fetch_all should return a dict with every url as a key; got {shown(result)}.",
     )
     wrong = [url for url in urls if result[url] is not expected[url] and result[url] != expected[url]]
+    swapped = any(
+        result[url] is expected[other] or result[url] == expected[other]
+        for url in wrong
+        for other in urls
+        if other != url
+    )
     expect(
         not wrong,
         f"fetch_all gave wrong values for {wrong}: a url maps to fetch(url), or to the very exception "
-        f"fetch raised for it. Got {[result[url] for url in wrong]!r}.",
+        f"fetch raised for it. Got {[result[url] for url in wrong]!r}."
+        + (
+            " Those are the values of other urls: the fetches finished in the reverse order of the list, so take "
+            "each future's url from what you stored when you submitted it (a dict {future: url}), not from the "
+            "position in which as_completed gives the future back."
+            if swapped
+            else ""
+        ),
     )
     expect(call(executors.fetch_all, [], fetch) == {}, "fetch_all([], fetch) should return {}.")
 
@@ -141,6 +157,44 @@ def test_first_success_returns_the_first_to_succeed_without_waiting_for_the_othe
     )
 
 
+def test_first_success_runs_four_functions_at_once_by_default(executors):
+    meeting = Rendezvous(4, within=3)
+    inside = Overlap(hold=0.01)
+
+    def meets(i):
+        def func():
+            with inside:
+                if not meeting.arrive():
+                    raise RuntimeError(f"function {i} waited in vain for three others to run at the same time")
+            if i == 0:
+                time.sleep(0.3)  # the first of the list is the last of the four to finish
+            return i
+
+        return func
+
+    what = "first_success(6 functions, each of which succeeds once 4 of them run at the same time)"
+    try:
+        result = call(executors.first_success, [meets(i) for i in range(6)], within=8, what=what)
+    except RuntimeError as error:
+        result = error
+    expect(
+        meeting.max_together == 4,
+        f"With the default max_workers=4, {what} should run 4 functions at the same time, each in a thread of "
+        f"the executor; at most {meeting.max_together} ran at once. Submit every function to a "
+        "ThreadPoolExecutor(max_workers=max_workers) before waiting for any.",
+    )
+    expect(
+        inside.max <= 4,
+        f"With the default max_workers=4, {what} ran {inside.max} functions at once: never more than max_workers.",
+    )
+    expect(
+        result in (1, 2, 3),
+        f"{what} should return the result of the first function to finish: 1, 2 or 3 (function 0 finishes "
+        f"0.3 s after the others); got {shown(result)}. Take the futures from as_completed(futures), in the order "
+        "they finish.",
+    )
+
+
 def test_first_success_cancels_the_functions_that_have_not_started(executors):
     gate = Gate()
     winner_may_return = threading.Event()
@@ -195,6 +249,38 @@ def test_first_success_gives_up_after_the_timeout(executors):
     expect(waited < 2.5, f"{what} raised TimeoutError only after {waited:.1f} s.")
 
 
+def test_first_success_cancels_the_queued_functions_after_a_timeout(executors):
+    gate = Gate()
+    funcs = [gate.blocked("busy 0"), gate.blocked("busy 1")] + [gate.blocked(f"queued {i}") for i in range(4)]
+    what = "first_success([busy 0, busy 1, queued 0, ..., queued 3], max_workers=2, timeout=0.3)"
+    try:
+        try:
+            result = call(
+                executors.first_success,
+                funcs,
+                2,
+                0.3,
+                within=2.5,
+                what=f"{what}, where no function returns before first_success has returned,",
+            )
+        except TIMEOUTS:
+            pass
+        else:
+            fail(
+                f"{what} returned {shown(result)}; it should raise TimeoutError once 0.3 s have passed without a success."
+            )
+    finally:
+        gate.release(what)
+    time.sleep(0.2)  # a queued function that was not cancelled would start now
+    queued = [name for name in gate.started() if name.startswith("queued")]
+    expect(
+        not queued,
+        f"After {what} raised TimeoutError, {len(queued)} of the queued functions still ran ({queued}). A time-out "
+        "ends first_success too: cancel the functions that have not started on every way out, not only when one "
+        "succeeded (in a `finally:`, cancel the futures and call executor.shutdown(wait=False, cancel_futures=True)).",
+    )
+
+
 def test_first_success_reraises_the_last_failure_when_all_fail(executors):
     first_failed = threading.Event()
 
@@ -228,11 +314,12 @@ def test_first_success_reraises_the_last_failure_when_all_fail(executors):
 @pytest.mark.parametrize("max_workers", [1, 2, 3])
 def test_parallel_map_computes_in_order_in_worker_processes(executors, max_workers):
     items = [1_000_000 + i for i in range(12)]  # enough computing that a worker's start-up is a small share
-    what = f"parallel_map(burn, 12 items, max_workers={max_workers})"
+    args = (items, max_workers) if max_workers != 2 else (items,)  # 2 is the default
+    what = f"parallel_map(burn, 12 items{f', max_workers={max_workers}' if max_workers != 2 else ''})"
     result = computed_here = None
     with no_pool_left(what), ChildWork() as work:
         try:  # burn refuses to run in this process: computing here fails at the first item
-            result = call(executors.parallel_map, workers.BurnElsewhere(), items, max_workers, within=25, what=what)
+            result = call(executors.parallel_map, workers.BurnElsewhere(), *args, within=25, what=what)
         except workers.ComputedHere as error:
             computed_here = error
     expect(
@@ -249,7 +336,8 @@ def test_parallel_map_computes_in_order_in_worker_processes(executors, max_worke
     expect(
         len(computing) >= min(max_workers, 2),
         f"{what} computed in {len(computing)} worker process(es); at least "
-        f"{min(max_workers, 2)} should share the work.",
+        f"{min(max_workers, 2)} should share the work"
+        + (" (max_workers=2 is the default)." if max_workers == 2 else "."),
     )
     expect(
         len(work.cpu_by_pid) <= max_workers,
@@ -258,6 +346,29 @@ def test_parallel_map_computes_in_order_in_worker_processes(executors, max_worke
     expect(
         call(executors.parallel_map, workers.burn, [], max_workers, within=25) == [],
         "parallel_map(func, []) should return [].",
+    )
+
+
+@pytest.mark.no_chaos
+def test_parallel_map_returns_the_results_in_the_order_of_the_items(executors):
+    items = [(0, 2.0)] + [(i,) for i in range(1, 8)]  # stamp(value, seconds): item 0 takes 2 s, the others none
+    what = "parallel_map(stamp, 8 items, max_workers=2), where item 0 takes 2 s and items 1 to 7 no time,"
+    with no_pool_left(what):
+        result = call(executors.parallel_map, workers.stamp_one, items, 2, within=25, what=what)
+    got = [r[0] if isinstance(r, tuple) and r else r for r in result] if isinstance(result, list) else result
+    expect(
+        isinstance(result, list) and all(isinstance(r, tuple) and len(r) == 4 for r in result),
+        f"{what} should return the list of stamp(item) for each item; got {shown(result)}.",
+    )
+    here = [r[0] for r in result if r[1] == os.getpid()]
+    expect(
+        not here,
+        f"{what} computed items {here} in the calling process, not in worker processes: use a ProcessPoolExecutor.",
+    )
+    expect(
+        got == list(range(8)),
+        f"{what} gave the results of the items {shown(got)}, in that order; they should come in the order of the "
+        "items, 0 to 7, whichever finished first. executor.map keeps that order (as_completed does not).",
     )
 
 

@@ -11,11 +11,12 @@ import struct
 import threading
 import time
 from multiprocessing import AuthenticationError
-from multiprocessing.connection import Client
+from multiprocessing.connection import Client, Listener
 
 import pytest
 
 from conclab.testing import (
+    HOST,
     ClientProcesses,
     ServerProgram,
     call,
@@ -147,6 +148,167 @@ def test_a_malformed_request_gets_an_error_reply_and_the_connection_stays_usable
         error = raises(RuntimeError, kv.put, ["a list is no key"], 1, what="KVClient.put(['a list is no key'], 1)")
         expect(str(error), "The RuntimeError for an error reply should carry the server's message.")
         expect(call(kv.get, "k", within=5) == 1, "After an error reply, the KVClient should still work.")
+
+
+def test_handle_answers_every_request_and_never_raises(kvstore):
+    with server_thread(kvstore) as server:
+
+        def handle(request):
+            what = f"server.handle({shown(request)})"
+            try:
+                return call(server.handle, request, within=5, what=what)
+            except Exception as error:  # noqa: BLE001 - any exception of handle is the failure
+                raised = shown(error)
+            fail(
+                f"{what} raised {raised}. handle(request) never raises: for a request it cannot serve it "
+                "returns ('error', message), the reply the client then gets."
+            )
+
+        for request, expected in [
+            (("put", "k", 41), ("ok", None)),
+            (("get", "k"), ("ok", 41)),
+            (("put", "k", 42), ("ok", None)),
+            (("get", "k"), ("ok", 42)),
+            (("delete", "k"), ("ok", None)),
+        ]:
+            reply = handle(request)
+            expect(
+                reply == expected,
+                f"server.handle({shown(request)}) should return {shown(expected)}; it returned {shown(reply)}.",
+            )
+        for request in [("get", "k"), ("delete", "k")]:
+            reply = handle(request)
+            expect(
+                is_error(reply) and kvstore.NO_SUCH_KEY in reply[1],
+                f"server.handle({shown(request)}) for a key that is not there should return "
+                f"('error', '{kvstore.NO_SUCH_KEY}: ...'); it returned {shown(reply)}.",
+            )
+        for request in MALFORMED:
+            reply = handle(request)
+            expect(
+                is_error(reply),
+                f"server.handle({shown(request)}), a malformed request, should return ('error', message); it "
+                f"returned {shown(reply)}.",
+            )
+
+
+# ------------------------------------------------------------------ the client, against a server of the grader's
+
+
+class GraderServer:
+    """A server of the grader's own: one Listener, the connections a KVClient opens, and
+    the requests that arrive on them, answered by hand."""
+
+    def __init__(self):
+        self.authkey = new_authkey()
+        self.listener = Listener((HOST, 0), backlog=8, authkey=self.authkey)
+        self.address = self.listener.address
+        self.accepting = None
+        self.conns = []
+
+    def accept(self):
+        self.accepting = start(self.listener.accept, what="the grader's server, waiting for the KVClient to connect")
+
+    def connection(self, what):
+        if not self.accepting.wait(5):
+            fail(f"{what}: the KVClient did not connect to the server within 5 s.")
+        conn = self.accepting.result()
+        self.conns.append(conn)
+        return conn
+
+    def exchange(self, conn, job, expected, reply):
+        """The request `job` sends on `conn` must be `expected`; `reply` is the answer."""
+        if not conn.poll(5):
+            job.wait(1)
+            fail(
+                f"{job.what} sent no request within 5 s on the connection the KVClient had opened. A KVClient "
+                "is one connection to the server: open it once and send every request on it (send, then recv "
+                "the reply)." + (f" It raised {shown(job.error)}." if job.error else "")
+            )
+        try:
+            request = conn.recv()
+        except EOFError:
+            fail(f"{job.what} closed the KVClient's connection instead of sending the request {shown(expected)}.")
+        got = tuple(request) if isinstance(request, list) else request
+        expect(got == expected, f"{job.what} should send the request {shown(expected)}; it sent {shown(request)}.")
+        conn.send(reply)
+        return job.finished(within=5)
+
+    def expect_closed(self, conn, what, hint):
+        try:
+            if conn.poll(5):
+                conn.recv()
+        except (EOFError, OSError):
+            return
+        fail(f"After {what}, the KVClient's connection was still open 5 s later: {hint}")
+
+    def close(self):
+        if self.accepting is not None and self.accepting.running:
+            try:  # wake the accept() that waits for a client that never came
+                socket.create_connection(self.address, timeout=1.0).close()
+            except OSError:
+                pass
+            self.accepting.wait(2)
+        for conn in self.conns:
+            conn.close()
+        self.listener.close()
+
+
+def outcome(job):
+    return f"raised {shown(job.error)}" if job.error else f"returned {shown(job.value)}"
+
+
+def test_the_client_speaks_the_protocol_over_one_connection(kvstore):
+    server = GraderServer()
+    try:
+        server.accept()
+        kv = connect(kvstore, server.address, server.authkey, "KVClient(address, authkey), to a server of the grader's")
+        job = start(kv.put, "colour", "blue", what="KVClient.put('colour', 'blue')")
+        conn = server.connection(job.what)
+        server.exchange(conn, job, ("put", "colour", "blue"), ("ok", None))
+        expect(job.error is None, f"{job.what} got the reply ('ok', None) and {outcome(job)}.")
+        job = server.exchange(
+            conn, start(kv.get, "colour", what="KVClient.get('colour')"), ("get", "colour"), ("ok", "blue")
+        )
+        expect(
+            job.error is None and job.value == "blue",
+            f"{job.what} got the reply ('ok', 'blue') and {outcome(job)}; it should return 'blue'.",
+        )
+        missing = ("error", f"{kvstore.NO_SUCH_KEY}: 'size'")
+        job = server.exchange(conn, start(kv.get, "size", what="KVClient.get('size')"), ("get", "size"), missing)
+        expect(
+            isinstance(job.error, KeyError),
+            f"{job.what} got the reply {shown(missing)} and {outcome(job)}; a missing key raises KeyError.",
+        )
+        job = server.exchange(
+            conn, start(kv.delete, "colour", what="KVClient.delete('colour')"), ("delete", "colour"), ("ok", None)
+        )
+        expect(job.error is None, f"{job.what} got the reply ('ok', None) and {outcome(job)}.")
+        refused = ("error", "the store is read-only today")
+        job = server.exchange(conn, start(kv.put, "x", 1, what="KVClient.put('x', 1)"), ("put", "x", 1), refused)
+        expect(
+            isinstance(job.error, RuntimeError) and "the store is read-only today" in str(job.error),
+            f"{job.what} got the reply {shown(refused)} and {outcome(job)}; an error reply raises "
+            "RuntimeError(message), with the server's message.",
+        )
+        job = server.exchange(conn, start(kv.stop, what="KVClient.stop()"), ("stop",), ("ok", None))
+        expect(job.error is None and job.value is None, f"{job.what} got the reply ('ok', None) and {outcome(job)}.")
+        call(kv.close, within=5, what="KVClient.close()")
+        server.expect_closed(conn, "KVClient.close()", "close() closes the client's Connection.")
+
+        server.accept()
+        with connect(kvstore, server.address, server.authkey, "KVClient(address, authkey) in a `with` block") as kv:
+            job = start(kv.get, "colour", what="KVClient.get('colour'), inside `with KVClient(...) as kv:`")
+            conn = server.connection(job.what)
+            server.exchange(conn, job, ("get", "colour"), ("ok", "red"))
+            expect(job.error is None and job.value == "red", f"{job.what} got ('ok', 'red') and {outcome(job)}.")
+        server.expect_closed(
+            conn,
+            "the end of a `with KVClient(...) as kv:` block",
+            "leaving the block calls __exit__, which should close the client (call close()).",
+        )
+    finally:
+        server.close()
 
 
 # ------------------------------------------------------------------ many clients at once
@@ -349,6 +511,44 @@ def test_a_client_that_disconnects_does_not_hurt_the_server(kvstore, server):
         )
 
 
+# Without forced switches: they would add nothing here (no race is tried), and under them a
+# thread of the grader's that starts while the server starts a client's thread can fail to start.
+@pytest.mark.no_chaos
+def test_clients_that_leave_end_only_their_own_thread(kvstore):
+    # In a server thread of this process: an exception that ends one of its threads fails the test.
+    with server_thread(kvstore) as server:
+
+        def client(after):
+            job = start(Client, server.address, authkey=server.test_authkey, what=f"Client(address, authkey), {after}")
+            if not job.wait(5):
+                fail(
+                    f"After {after}, a client with the right key could not connect within 5 s: the server took no "
+                    "new clients any more. A client that leaves must cost only that client: accept() raises "
+                    "EOFError or OSError for a client that leaves during the handshake, and recv() and send() "
+                    "raise EOFError or OSError for one that has gone: catch them."
+                )
+            return job.result()
+
+        socket.create_connection(server.address, timeout=5).close()
+        conn = client("a client left during the handshake")
+        raw = socket.socket(fileno=conn.fileno())
+        raw.sendall(struct.pack("!i", 1000) + b"only the first bytes")
+        raw.detach()
+        conn.close()
+        conn = client("a client left in the middle of sending a request")
+        conn.send(("put", "gone", 1))
+        conn.close()
+        client("a client left before the reply to its request").close()
+        time.sleep(0.5)
+        what = "KVClient(address, authkey), after clients left in the handshake, in a request and before a reply"
+        with connect(kvstore, server.address, server.test_authkey, what) as kv:
+            call(kv.put, "after", "fine", within=5)
+            expect(
+                call(kv.get, "after", within=5) == "fine",
+                "After clients left, a new client should be served as usual.",
+            )
+
+
 # ------------------------------------------------------------------ stopping
 
 
@@ -396,3 +596,39 @@ def test_start_serves_in_the_background_and_close_releases_the_port(kvstore):
         f"After close(), port {address[1]} was still taken: close the Listener, so "
         "that another server can listen there.",
     )
+
+
+def test_two_servers_made_with_the_defaults_listen_on_free_loopback_ports(kvstore):
+    servers = []
+    try:
+        with no_new_threads("two KVServer() started, used, then closed,", ending=2.0):
+            for what in ("KVServer()", "a second KVServer(), while the first still listens"):
+                try:
+                    servers.append(call(kvstore.KVServer, within=5, what=what))
+                    continue
+                except OSError as error:
+                    raised = shown(error)
+                fail(
+                    f"{what} raised {raised}. With the default address ('127.0.0.1', 0), port 0 means any free "
+                    "port: the system gives each server a port of its own."
+                )
+            addresses = [server.address for server in servers]
+            expect(
+                all(isinstance(a, tuple) and len(a) == 2 and a[0] == HOST and a[1] != 0 for a in addresses)
+                and addresses[0] != addresses[1],
+                f"Two KVServer() made with the default address should listen on {HOST}, each on a free port of "
+                f"its own; their addresses were {shown(addresses)}.",
+            )
+            for server in servers:
+                call(server.start, within=3, what="server.start()")
+                with connect(kvstore, server.address, kvstore.DEFAULT_AUTHKEY, "KVClient(server.address)") as kv:
+                    call(kv.put, "k", server.address[1], within=5)
+                    expect(
+                        call(kv.get, "k", within=5) == server.address[1],
+                        "Each server made with the defaults should serve clients that use the default authkey.",
+                    )
+            while servers:
+                call(servers.pop().close, within=10, what="server.close()")
+    finally:
+        for server in servers:
+            start(server.close, what="server.close()").wait(10)
