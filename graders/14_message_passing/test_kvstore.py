@@ -103,15 +103,19 @@ def test_the_server_program_stores_gets_and_deletes_values(kvstore, server):
     server.expect_running("after a client closed its connection")
 
 
+#: Requests of one key's life and the replies they get, in order.
+ROUND_TRIP = [
+    (("put", "k", 41), ("ok", None)),
+    (("get", "k"), ("ok", 41)),
+    (("put", "k", 42), ("ok", None)),
+    (("get", "k"), ("ok", 42)),
+    (("delete", "k"), ("ok", None)),
+]
+
+
 def test_replies_follow_the_protocol(server):
     conn = server.connect()
-    for request, expected in [
-        (("put", "k", 41), ("ok", None)),
-        (("get", "k"), ("ok", 41)),
-        (("put", "k", 42), ("ok", None)),
-        (("get", "k"), ("ok", 42)),
-        (("delete", "k"), ("ok", None)),
-    ]:
+    for request, expected in ROUND_TRIP:
         reply = server.ask(conn, request)
         expect(reply == expected, f"The reply to {shown(request)} should be {shown(expected)}; got {shown(reply)}.")
     reply = server.ask(conn, ("get", "k"))
@@ -164,13 +168,7 @@ def test_handle_answers_every_request_and_never_raises(kvstore):
                 "returns ('error', message), the reply the client then gets."
             )
 
-        for request, expected in [
-            (("put", "k", 41), ("ok", None)),
-            (("get", "k"), ("ok", 41)),
-            (("put", "k", 42), ("ok", None)),
-            (("get", "k"), ("ok", 42)),
-            (("delete", "k"), ("ok", None)),
-        ]:
+        for request, expected in ROUND_TRIP:
             reply = handle(request)
             expect(
                 reply == expected,
