@@ -26,6 +26,14 @@ def test_apply_all(pool_tasks):
     expect(result == [1, 4, 9], f"apply_all(square, [(1,), (2,), (3,)]) should return [1, 4, 9], got {result}.")
 
 
+def test_apply_all_runs_the_tasks_at_the_same_time(pool_tasks, tmp_path):
+    # Task "a" waits (at most 5 s) for a file that task "b" makes: b must start while a waits.
+    flag = str(tmp_path / "b ran")
+    a, b = call(pool_tasks.apply_all, workers.stamp, [("a", 0.0, "", flag), ("b", 0.0, "", "", flag)], 2, within=20)
+    expect(b[2] < a[3], "apply_all did not start task b until task a had finished: submit every task with "
+           "apply_async first, keep the AsyncResults in a list, and only then get() the results.")
+
+
 def test_map_with_progress(pool_tasks):
     seen = []
     with no_pool_left("map_with_progress(square, [1, 2, 3])"):

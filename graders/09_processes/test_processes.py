@@ -55,6 +55,39 @@ def test_run_with_timeout_returns_the_exit_code(processes):
         )
 
 
+def test_run_with_timeout_runs_the_target_in_a_child_process(processes):
+    # BurnElsewhere raises ComputedHere when it is called in the process that made it (this one).
+    what = "run_with_timeout(target, (1000,), timeout=10)"
+    job = start(processes.run_with_timeout, workers.BurnElsewhere(), (1000,), 10.0, what=what).finished(within=20)
+    expect(
+        not isinstance(job.error, workers.ComputedHere),
+        f"{what} called target(1000) here, in the calling process. Hand the function itself to the child: "
+        "multiprocessing.Process(target=target, args=args) (writing target=target(*args) would call it at once, here).",
+    )
+    got = job.result(within=1)
+    expect(
+        got == 0,
+        f"{what} should run target(1000) in a new child process, which then exits with code 0; it returned "
+        f"{shown(got)}.",
+    )
+
+
+def test_run_with_timeout_waits_for_the_child_up_to_its_timeout_and_no_longer(processes):
+    what = "run_with_timeout(sleep 1.5 s, timeout=20)"
+    job = start(processes.run_with_timeout, workers.sleep_for, (1.5,), 20.0, what=what)
+    got = job.result(within=30)
+    expect(
+        got == 0,
+        f"{what} should wait for the child, which ends after 1.5 s, and return its exit code 0; it returned "
+        f"{shown(got)}. Join the process with the `timeout` the caller gave, not a time of your own.",
+    )
+    expect(
+        job.duration < 12,
+        f"{what} took {job.duration:.1f} s although the child ended after 1.5 s: return as soon as the child "
+        "has ended. process.join(timeout) returns then; sleeping for the whole timeout does not.",
+    )
+
+
 def test_run_with_timeout_terminates_and_reaps_a_child_that_runs_too_long(processes):
     before, unjoined_before = process_ids(), unjoined_children()
     job = start(
@@ -82,6 +115,13 @@ def test_square_process_sends_its_result_from_the_child(processes):
         all(isinstance(w, multiprocessing.Process) for w in workers_),
         "SquareProcess must subclass multiprocessing.Process.",
     )
+    early = drain(results, 1, timeout=0.3)
+    expect(
+        not early,
+        f"Three SquareProcess objects were made but none was started, yet the results queue already held "
+        f"{shown(early[0]) if early else ''}. The square belongs in run(), which the child runs once start() "
+        "is called, not in __init__.",
+    )
     for w in workers_:
         w.start()
     for w in workers_:  # a tuple fits in the pipe's buffer: joining first cannot block on it
@@ -102,6 +142,10 @@ def test_everything_works_under_the_spawn_start_method(processes):
     try:
         job = start(processes.count_in_processes, 2, 100, what="count_in_processes(2, 100) under spawn")
         job.finished(within=30)
+        timed = start(
+            processes.run_with_timeout, workers.exit_with, (3,), 20.0, what="run_with_timeout(exit 3) under spawn"
+        )
+        timed.finished(within=30)
         results = multiprocessing.Queue()
         square = processes.SquareProcess(5, results)
         square.start()
@@ -114,5 +158,12 @@ def test_everything_works_under_the_spawn_start_method(processes):
         f"Under the spawn start method count_in_processes(2, 100) "
         f"{'raised ' + shown(job.error) if job.error else 'returned ' + shown(job.value)}, expected 200. Child "
         "processes get their target by name: use a function defined at the top level of processes.py.",
+    )
+    expect(
+        timed.error is None and timed.value == 3,
+        f"Under the spawn start method run_with_timeout(exit_with, (3,)) "
+        f"{'raised ' + shown(timed.error) if timed.error else 'returned ' + shown(timed.value)}, expected the exit "
+        "code 3. Hand the target itself to the Process (target=target, args=args): a lambda or a function defined "
+        "inside run_with_timeout cannot be sent to a spawned child.",
     )
     expect(got == (5, 25), f"Under spawn, SquareProcess(5) should put (5, 25) on the queue; got {shown(got)}.")

@@ -4,7 +4,17 @@ import os
 
 import pytest
 
-from conclab.testing import ChildWork, Timeline, call, expect, expect_speedup, fail, no_pool_left, workers
+from conclab.testing import (
+    ChildWork,
+    Timeline,
+    call,
+    expect,
+    expect_speedup,
+    no_pool_left,
+    raises,
+    shown,
+    workers,
+)
 
 pytestmark = pytest.mark.no_chaos  # the work runs in child processes: forced thread switches do not apply
 
@@ -99,12 +109,33 @@ def test_apply_all_submits_every_task_before_waiting(pool_tasks, processes, task
     )
     pids = {pid for _, pid, _, _ in stamps}
     expect(
+        os.getpid() not in pids,
+        f"{what} ran the tasks in the calling process (in threads?). Hand them to a multiprocessing.Pool of "
+        "`processes` worker processes.",
+    )
+    expect(
         len(pids) <= processes and together <= processes,
         f"{what} ran tasks in {len(pids)} processes, up to {together} at once: use a pool of `processes`.",
     )
     expect(
         call(pool_tasks.apply_all, workers.stamp, [], processes, within=10) == [],
         "apply_all(func, []) should return [].",
+    )
+
+
+def test_apply_all_returns_the_results_in_the_order_of_args_list(pool_tasks, tmp_path):
+    # Task 0 waits until task 2 is done, so the results arrive in the order 1, 2, 0.
+    flag = str(tmp_path / "task 2 done")
+    args_list = [("a", 0.0, "", flag), ("b", 0.0), ("c", 0.0, "", "", flag)]
+    what = "apply_all(func, args_list, processes=2) where task 0 finishes last"
+    with no_pool_left(what):
+        stamps = call(pool_tasks.apply_all, workers.stamp, args_list, 2, within=15, what=what)
+    got = [s[0] for s in stamps] if isinstance(stamps, list) else stamps
+    expect(
+        got == ["a", "b", "c"],
+        f"{what} returned the results of the tasks {shown(got)}; expected them in the order of args_list, "
+        "['a', 'b', 'c'], whatever order they finished in. Keep the AsyncResults in a list in the order you "
+        "submitted them, and get() them in that order.",
     )
 
 
@@ -120,20 +151,17 @@ def test_apply_all_reraises_the_first_exception(pool_tasks, tmp_path):
         ("d", 0.0, "task 3 went wrong", "", done),
     ]
     what = "apply_all(func, args_list) where tasks 1 and 3 raise ValueError"
-    with no_pool_left(what):
-        try:
-            call(pool_tasks.apply_all, workers.stamp, args_list, 2, within=10, what=what)
-        except ValueError as error:
-            expect(
-                str(error) == "task 1 went wrong",
-                f"{what} raised ValueError({str(error)!r}); the first "
-                "exception, ValueError('task 1 went wrong'), should reach the caller.",
-            )
-        else:
-            fail(
-                f"{what} returned normally instead of raising ValueError('task 1 went wrong'). get() on an "
-                "AsyncResult re-raises the task's exception: let it reach the caller rather than catching it."
-            )
+    promise = (
+        f"{what} should let ValueError('task 1 went wrong') reach the caller (get() on an AsyncResult re-raises "
+        "the task's exception: do not catch it)"
+    )
+    with no_pool_left(what), raises(ValueError, promise) as caught:
+        call(pool_tasks.apply_all, workers.stamp, args_list, 2, within=10, what=what)
+    expect(
+        str(caught[0]) == "task 1 went wrong",
+        f"{what} raised ValueError({str(caught[0])!r}); the first exception in the order of args_list, "
+        "ValueError('task 1 went wrong'), should reach the caller, even though task 3 failed sooner.",
+    )
 
 
 # ------------------------------------------------------------------ map_with_progress
