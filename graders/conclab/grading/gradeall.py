@@ -42,6 +42,7 @@ class Row:
     statuses: dict[str, str] = field(default_factory=dict)  # topic id -> pass, fail or error
     problems: dict[str, str] = field(default_factory=dict)  # topic id -> why it is an error
     unmeasured: list[str] = field(default_factory=list)  # topics with tests that could not be measured
+    reported: list[dict] = field(default_factory=list)  # the topics of the last report taken, as sent
 
     @property
     def total(self) -> float:
@@ -50,6 +51,7 @@ class Row:
     def take(self, data: dict) -> None:
         """The topics of a report: their points, statuses and problems (this row's, for the
         topics it has; the others are kept)."""
+        self.reported = data["topics"]
         for topic in data["topics"]:
             self.scores[topic["id"]] = float(topic["score"])
             self.statuses[topic["id"]] = topic["status"]
@@ -259,22 +261,9 @@ def _grade_unmeasured_again(
                 grade_submission, folder / row.student, redo, root, timeout, keep, running, snapshot, ".again"
             ).result()
             if second.statuses:
-                row.take({"topics": [_topic_of(second, t.id) for t in redo]})
+                row.take({"topics": second.reported})
             console.print(
                 f"  {row.student}: {', '.join(t.id for t in redo)} graded again: "
                 + (", ".join(f"{t.id} {second.statuses.get(t.id, 'not graded')}" for t in redo)),
                 markup=False,
             )
-
-
-def _topic_of(row: Row, topic_id: str) -> dict:
-    """A topic of a row, as a report gives it (for Row.take)."""
-    status = row.statuses[topic_id]
-    tests = [{"status": "error"}] if topic_id in row.unmeasured else []
-    return {
-        "id": topic_id,
-        "score": row.scores[topic_id],
-        "status": status,
-        "message": row.problems.get(topic_id, ""),
-        "tests": tests,
-    }

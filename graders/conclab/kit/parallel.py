@@ -232,10 +232,14 @@ def judge_speedup(
         size *= 2
     pairs: list[tuple[ChildWork, ChildWork]] = []
 
+    def quiet(pair: tuple[ChildWork, ChildWork]) -> bool:
+        return fair(pair[0], 1) and fair(pair[1], 2)
+
     def verdict_of(chosen: list[tuple[ChildWork, ChildWork]]) -> Verdict:
+        """The verdict on the `chosen` rounds; rounds, fair_rounds and others always count them all."""
         ones, twos = [one for one, _ in chosen], [two for _, two in chosen]
         best_two = max(twos, key=lambda work: work.cpu_over_wall)
-        others = [two.others for two in [two for _, two in pairs] if two.others is not None]
+        others = [two.others for _, two in pairs if two.others is not None]
         return Verdict(
             size,
             Speedup(min(w.wall for w in ones), min(w.wall for w in twos)),
@@ -243,7 +247,7 @@ def judge_speedup(
             best_two.cpu_over_wall,
             len(best_two.pids()),
             len(pairs),
-            sum(fair(one, 1) and fair(two, 2) for one, two in pairs),
+            sum(map(quiet, pairs)),
             min(others) if others else None,
         )
 
@@ -251,11 +255,9 @@ def judge_speedup(
         judged = verdict_of(pairs)
         if judged.convincing() or judged.workers_seen < 2:
             return judged
-        quiet = [(one, two) for one, two in pairs if fair(one, 1) and fair(two, 2)]
-        if len(quiet) >= 2 and len(quiet) < len(pairs):  # judged on the rounds that had the CPUs
-            on_quiet = verdict_of(quiet)
-            on_quiet.rounds, on_quiet.fair_rounds, on_quiet.others = judged.rounds, judged.fair_rounds, judged.others
-            return on_quiet
+        had_the_cpus = [pair for pair in pairs if quiet(pair)]
+        if 2 <= len(had_the_cpus) < len(pairs):  # judged on the rounds that had the CPUs
+            return verdict_of(had_the_cpus)
         return judged
 
     for done in range(1, max(rounds, max_rounds) + 1):
