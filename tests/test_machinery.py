@@ -495,26 +495,29 @@ def test_a_graded_test_knows_how_much_of_its_budget_is_left(sandbox):
     assert run.returncode == 0, run.stdout + run.stderr
 
 
+def _computing(seconds: float) -> Callable[[], object]:
+    """A child process that computes for `seconds`; returns what waits for it."""
+    import subprocess
+
+    from conclab.kit import parallel
+
+    if not hasattr(os, "fork"):  # a new interpreter: slow to start on a busy machine
+        return subprocess.Popen([sys.executable, "-c", f"from conclab.testing import busy; busy({seconds})"]).wait
+    pid = os.fork()
+    if pid == 0:
+        parallel.busy(seconds)
+        os._exit(0)
+    return lambda: os.waitpid(pid, 0)
+
+
 def test_a_speed_up_measurement_ends_within_the_time_left():
     """Two worker processes that are no faster than one (each does all the work) are timed
     again and again, at a growing size: with a budget of 10 s, the measurement stops growing
     and stops timing in time."""
-    import subprocess
-    import sys
-
     from conclab.kit import parallel
 
-    def start(seconds: float) -> Callable[[], object]:
-        if not hasattr(os, "fork"):  # a new interpreter: slow to start on a busy machine
-            return subprocess.Popen([sys.executable, "-c", f"from conclab.testing import busy; busy({seconds})"]).wait
-        pid = os.fork()
-        if pid == 0:
-            parallel.busy(seconds)
-            os._exit(0)
-        return lambda: os.waitpid(pid, 0)
-
     def run(size: int, workers: int) -> None:
-        for wait in [start(size / 1000) for _ in range(workers)]:
+        for wait in [_computing(size / 1000) for _ in range(workers)]:
             wait()
 
     started = time.monotonic()
@@ -523,3 +526,23 @@ def test_a_speed_up_measurement_ends_within_the_time_left():
     took = time.monotonic() - started
     assert took < 10, f"took {took:.1f} s, size {verdict.size}, {verdict.rounds} rounds"
     assert verdict.workers_seen == 2 and verdict.rounds >= 3 and not verdict.convincing(), verdict
+
+
+@pytest.mark.skipif(psutil.cpu_count() < 2, reason="a speed-up needs 2 CPUs")
+def test_a_speed_up_measurement_grows_the_work_in_few_steps_to_just_enough():
+    """The work grows towards ONE_WORKER seconds for one worker in steps aimed at it (not by
+    doubling), so that the three speed-up graders stay short: work that takes size/1000 s
+    reaches it in a few runs and does not overshoot it by much."""
+    from conclab.kit import parallel
+
+    calls: list[tuple[int, int]] = []
+
+    def run(size: int, workers: int) -> None:  # correct: the work shared by `workers` processes
+        calls.append((size, workers))
+        for wait in [_computing(size / 1000 / workers) for _ in range(workers)]:
+            wait()
+
+    verdict = parallel.judge_speedup(run, size=10, limit=10**9, time_left=lambda: None)
+    grown = [size for size, _ in calls[: calls.index((verdict.size, 2)) - 1]]  # the first round aside
+    assert len(grown) <= 5 and grown[-1] == verdict.size, f"grown in {len(grown)} steps: {grown}"
+    assert 0.8 * parallel.ONE_WORKER * 1000 <= verdict.size <= 2.5 * parallel.ONE_WORKER * 1000, grown  # starting aside

@@ -154,6 +154,11 @@ def speedup(serial: Callable[[], object], parallel: Callable[[], object], rounds
     return Speedup(best_serial, best_parallel)
 
 
+#: One worker's run is grown to at least this many seconds before the timing rounds.
+ONE_WORKER = 0.5
+#: ... by at least this factor a step (a run just short of ONE_WORKER still grows a little).
+GROWTH = 1.25
+
 #: A run had the CPUs it needed when other programs kept at most this much of one CPU busy.
 FAIR = 0.3
 
@@ -201,9 +206,10 @@ def judge_speedup(
 ) -> Verdict:
     """Time run(size, 1) against run(size, 2) in child processes.
 
-    First the work grows (size doubles, up to `limit`) until one worker needs at least a
-    second and eight times the time of the smallest run, so that computing, not starting
-    processes, is what gets measured; then both are run `rounds` times, interleaved, and
+    First the work grows (up to `limit`) until one worker needs at least ONE_WORKER seconds
+    and eight times the time of the smallest run, so that computing, not starting
+    processes, is what gets measured: each step aims at that time from the last run's,
+    growing the size at most eightfold.  Then both are run `rounds` times, interleaved, and
     the best times count.  Each run also notes how much of the CPUs other programs took
     meanwhile (ChildWork.others).  When the verdict does not convince yet and other programs
     took the CPUs, more rounds follow, up to `max_rounds`, each a fresh chance to time both
@@ -220,16 +226,26 @@ def judge_speedup(
         left = time_left()
         return left is None or seconds <= left
 
+    def most(seconds_each: float) -> float:
+        """The largest factor the size may grow by, if a run at the grown size takes
+        seconds_each times that factor."""
+        left = time_left()
+        return float("inf") if left is None else left / seconds_each
+
     overhead = None
     while True:
         with ChildWork() as one:
             run(size, 1)
         overhead = overhead or one.wall
-        # At twice the size: one run to grow, then `rounds` rounds of two runs, none of them
-        # (under load) much faster than one worker now at this size.
-        if one.wall >= max(1.0, 8 * overhead) or size >= limit or not fits(2 * (2 + 4 * rounds) * one.wall):
+        aim = max(ONE_WORKER, 8 * overhead)
+        if one.wall >= aim or size >= limit:
             break
-        size *= 2
+        # At the grown size: one run to grow, then `rounds` rounds of two runs, none of them
+        # (under load) much faster than one worker, in at most half of what is left.
+        factor = min(8.0, max(GROWTH, 1.1 * aim / one.wall), most(2 * (1 + 2 * rounds) * one.wall))
+        if factor < GROWTH:
+            break
+        size = min(limit, max(size + 1, int(size * factor)))
     pairs: list[tuple[ChildWork, ChildWork]] = []
 
     def quiet(pair: tuple[ChildWork, ChildWork]) -> bool:
