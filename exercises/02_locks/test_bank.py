@@ -4,8 +4,6 @@ The hidden graders hammer the account from many threads with forced thread switc
 so a race that hides here will show there: make every update hold the lock.
 """
 
-import pytest
-
 from conclab.testing import call, expect, raises, run_threads
 
 

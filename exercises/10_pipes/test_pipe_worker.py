@@ -5,27 +5,14 @@ raises when its child dies; and that gather is not held up by a producer that di
 leaves no producer running.
 """
 
-import psutil
-
-from conclab.testing import StuckChild, expect, fail, process_ids, start, started_since, workers
-
-
-def children_running(before):
-    """How many processes started since `before` are still running."""
-    running = 0
-    for proc in started_since(before):
-        try:
-            running += proc.status() != psutil.STATUS_ZOMBIE
-        except psutil.Error:
-            pass
-    return running
+from conclab.testing import StuckChild, expect, fail, process_ids, running_since, start, workers
 
 
 def test_pipe_map(pipe_worker):
     before = process_ids()
     job = start(pipe_worker.pipe_map, workers.square, [1, 2, 3], what="pipe_map(square, [1, 2, 3])")
     if not job.wait(5):
-        if children_running(before):
+        if running_since(before):
             fail(
                 "pipe_map(square, [1, 2, 3]) did not return within 5 s, and its child process was still running. "
                 "A child that reads until EOFError waits for ever while any copy of the parent's end is open, the "
@@ -40,7 +27,7 @@ def test_gather(pipe_worker):
     before = process_ids()
     job = start(pipe_worker.gather, 2, 3, 10.0, what="gather(2, 3, timeout=10)")
     if not job.wait(5):
-        if children_running(before):
+        if running_since(before):
             fail("gather(2, 3, timeout=10) did not return within 5 s, and its producers were still running.")
         fail(
             "gather(2, 3, timeout=10) did not return within 5 s, although both producers had ended. A pipe is at "

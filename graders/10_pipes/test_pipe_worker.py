@@ -15,6 +15,7 @@ from conclab.testing import (
     fail,
     process_ids,
     raises,
+    running_since,
     shown,
     start,
     started_since,
@@ -24,18 +25,6 @@ from conclab.testing import (
 )
 
 pytestmark = pytest.mark.no_chaos  # child processes: forced thread switches do not apply
-
-
-def running_since(before):
-    """The processes started since `before` that are still running (zombies have ended)."""
-    alive = []
-    for proc in started_since(before):
-        try:
-            if proc.status() != psutil.STATUS_ZOMBIE:
-                alive.append(proc)
-        except psutil.Error:
-            pass
-    return alive
 
 
 def still_running_after(before, seconds):

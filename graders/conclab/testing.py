@@ -24,7 +24,7 @@ Calls and threads (kit/vocabulary.py):
 
 Processes and speed-ups (kit/parallel.py, core/cleanup.py):
     ChildWork, expect_speedup, judge_speedup, speedup, needs_cpus, usable_cpus, busy, idle,
-    gil_enabled; process_ids, started_since, unjoined_children
+    gil_enabled; process_ids, started_since, running_since, unjoined_children
 Locks whose deadlocks are explained (kit/locks.py): LockTable, TrackedLock
 Programs that talk over connections (kit/messaging.py): ServerProgram, ClientProcesses, ...
 Functions for worker processes (kit/workers.py): `workers`, importable under every start method
@@ -34,7 +34,7 @@ Nothing here waits without a bound, and every failure says what was expected, wh
 happened and where the student's threads are.
 """
 
-from .core.cleanup import process_ids, started_since, unjoined_children
+from .core.cleanup import process_ids, running_since, started_since, unjoined_children
 from .core.cpus import usable_cpus
 from .kit import workers
 from .kit.locks import DeadlockBroken, LockTable, TrackedLock
@@ -145,6 +145,7 @@ __all__ = [
     "speedup",
     "start",
     "started_since",
+    "running_since",
     "stuck_report",
     "time_left",
     "unjoined_children",

@@ -124,6 +124,18 @@ def started_since(before: set[int]) -> list[psutil.Process]:
         return []
 
 
+def running_since(before: set[int]) -> list[psutil.Process]:
+    """The processes started since `before` that are still running (a zombie has ended)."""
+    alive = []
+    for proc in started_since(before):
+        try:
+            if proc.status() != psutil.STATUS_ZOMBIE:
+                alive.append(proc)
+        except psutil.Error:
+            pass
+    return alive
+
+
 def close_pools(timeout: float = 5.0) -> int:
     """Terminate the process pools that are still running, the way Pool.terminate() does
     it, before their workers are killed: a pool whose worker was killed while holding the
